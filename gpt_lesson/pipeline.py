@@ -1,0 +1,126 @@
+"""From text to batches of (inputs, labels) for a causal language model.
+
+Tokenizing tiny Shakespeare takes seconds, so token ids are cached on disk as ``.npy``
+files named after the text's sha256 and the tokenizer. Two framings turn ids into
+``tf.data`` pipelines:
+
+- the seed's: windows of 63 tokens wrapped in start and end ids (65 ids), inputs are the
+  first 64 and labels the last 64; kept to reproduce the blog;
+- the standard one: contiguous windows of the context length, each label the next
+  token, shuffled; what the book trains with.
+
+The validation text is the last 10% of the *characters*, so bits per character can be
+compared with models that use any other tokenizer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from gpt_lesson.data import data_dir
+from gpt_lesson.tokenizer import GPT2Tokenizer
+
+SEED_WINDOW = 63  # the seed's batch(63) before adding start and end
+SEED_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class TextSplit:
+    """A corpus cut by characters into a training and a validation part."""
+
+    train: str
+    validation: str
+
+
+def split_text(text: str, validation_fraction: float = 0.1) -> TextSplit:
+    """The last ``validation_fraction`` of the characters is the validation text."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
+    cut = round(len(text) * (1.0 - validation_fraction))
+    return TextSplit(train=text[:cut], validation=text[cut:])
+
+
+def token_ids(text: str, tokenizer: GPT2Tokenizer, cache: bool = True) -> np.ndarray:
+    """The token ids of ``text`` (int32), read from the on-disk cache when possible.
+
+    Tokenizes with the graph path, i.e. the same code ``tf.data`` would run.
+    """
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    path = data_dir() / "tokens" / f"gpt2-{digest}.npy"
+    if cache and path.exists():
+        return np.load(path)
+    ids = tokenize_in_graph(tokenizer, text).numpy().astype(np.int32)
+    if cache:
+        _save_atomically(path, ids)
+    return ids
+
+
+def tokenize_in_graph(tokenizer: GPT2Tokenizer, text: str) -> tf.Tensor:
+    """Tokenize one string with the tokenizer's graph path (as inside ``Dataset.map``)."""
+    return tf.function(tokenizer)(tf.constant(text))
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    """Write to a temporary file in the same folder, then rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.save(file, array)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def seed_windows(
+    ids: np.ndarray, start_id: int, end_id: int, batch_size: int = SEED_BATCH_SIZE
+) -> tf.data.Dataset:
+    """The blog's framing: [start] + 63 tokens + [end], shifted into inputs and labels.
+
+    Windows do not overlap and the remainder is dropped, as in the seed; the result is
+    batches of (inputs, labels), each of shape (batch_size, 64).
+    """
+
+    def frame(window: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        framed = tf.concat([[start_id], window, [end_id]], axis=0)
+        return framed[:-1], framed[1:]
+
+    windows = tf.data.Dataset.from_tensor_slices(ids).batch(SEED_WINDOW, drop_remainder=True)
+    return windows.map(frame).batch(batch_size)
+
+
+def lm_windows(
+    ids: np.ndarray,
+    sequence_length: int,
+    batch_size: int,
+    pad_id: int,
+    shuffle: bool,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Contiguous windows of ``sequence_length`` inputs whose labels are the next tokens.
+
+    Window k reads ids[k*L : k*L + L + 1], so every token after the first is a label
+    exactly once. The last, shorter window is padded with ``pad_id`` in both inputs and
+    labels (the loss ignores pad labels), so a validation pass covers every token.
+    With ``shuffle`` the windows are reshuffled every epoch from a fixed seed.
+    """
+    if len(ids) < 2:
+        raise ValueError(f"Need at least 2 tokens to make one (input, label) pair, got {len(ids)}.")
+    length = sequence_length
+    num_windows = -(-(len(ids) - 1) // length)  # ceil
+    padded = np.full(num_windows * length + 1, pad_id, dtype=np.int32)
+    padded[: len(ids)] = ids
+    inputs = np.lib.stride_tricks.sliding_window_view(padded[:-1], length)[::length]
+    labels = np.lib.stride_tricks.sliding_window_view(padded[1:], length)[::length]
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    if shuffle:
+        dataset = dataset.shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,205 @@
+"""GPT-2's byte-level BPE, exactly, on top of KerasHub's ``BytePairTokenizer``.
+
+GPT-2 tokenizes in two steps. A regular expression first cuts the text into *pieces*
+(words with their leading space, numbers, punctuation runs, whitespace runs), then the
+byte-pair merges turn each piece into vocabulary ids. KerasHub's ``BytePairTokenizer``
+gets the merges right but not the pieces: its graph path approximates GPT-2's regex,
+whose ``\\s+(?!\\S)`` look-ahead RE2 cannot express, and its eager path uses Llama 3's
+regex. This module keeps KerasHub's merges and replaces only the piece splitter:
+
+- eager calls (``encode``) use the ``tokenizers`` library with GPT-2's own regex;
+- graph calls (inside ``tf.data``) use :func:`split_into_pieces`, which reproduces the
+  look-ahead with two RE2 splits and a regrouping step.
+
+The model's vocabulary is GPT-2's 50,257 tokens plus the seed's three extra ids:
+pad = 50257, start = 50258, end = 50259.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras_hub
+import tensorflow as tf
+import tensorflow_text as tf_text
+from tokenizers import pre_tokenizers
+
+from gpt_lesson.data import fetch
+
+# The pre-tokenizing regex of GPT-2's encoder.py (Python's ``regex`` module).
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+# Python's ``\s`` is Unicode White_Space; RE2's ``\s`` is only [\t\n\f\r ], so spell it out.
+_WS = (
+    r"\t\n\x{0b}\f\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+)
+_WHITESPACE_RUN = rf"[{_WS}]+"
+_LAST_WHITESPACE_CHAR = rf"[{_WS}]$"
+# GPT2_PATTERN without the look-ahead alternative; valid only inside one regrouped piece.
+_PIECE = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{_WS}\p{{L}}\p{{N}}]+|[{_WS}]+"
+
+SPECIAL_TOKENS = {"<|pad|>": 50257, "<|start|>": 50258, "<|end|>": 50259}
+
+
+def _following(x: tf.Tensor, fill: int | bool) -> tf.Tensor:
+    """``x`` shifted left by one: element i holds x[i + 1], the last holds ``fill``."""
+    return tf.concat([x[1:], tf.fill(tf.shape(x[:1]), tf.constant(fill, x.dtype))], axis=0)
+
+
+def _preceding(x: tf.Tensor, fill: int | bool) -> tf.Tensor:
+    """``x`` shifted right by one: element i holds x[i - 1], the first holds ``fill``."""
+    return tf.concat([tf.fill(tf.shape(x[:1]), tf.constant(fill, x.dtype)), x[:-1]], axis=0)
+
+
+def split_into_pieces(texts: tf.Tensor) -> tf.RaggedTensor:
+    """Cut a batch of strings into GPT-2's pieces with RE2 only (graph-safe).
+
+    ``tensorflow_text.regex_split`` stops reading at a NUL byte. NUL and \\x01 fall in the
+    same class of GPT-2's regex, so we split a copy with NUL replaced by \\x01 and then
+    cut the original text at the same byte offsets.
+    """
+    pieces = _split_nul_free(tf.strings.regex_replace(texts, r"\x00", "\x01"))
+    lengths = tf.strings.length(pieces.flat_values)
+    offsets = tf.cumsum(lengths, exclusive=True)  # byte offset of each piece in the batch
+    first_piece_of_row = tf.gather(pieces.row_starts(), pieces.value_rowids())
+    starts = offsets - tf.gather(offsets, first_piece_of_row)  # offset within its own text
+    cut = tf.strings.substr(
+        texts[:, tf.newaxis],
+        pieces.with_flat_values(starts).to_tensor(),
+        pieces.with_flat_values(lengths).to_tensor(),
+    )
+    return tf.RaggedTensor.from_tensor(cut, lengths=pieces.row_lengths())
+
+
+def _split_nul_free(texts: tf.Tensor) -> tf.RaggedTensor:
+    """GPT-2's pieces of texts that hold no NUL byte.
+
+    ``\\s+(?!\\S)`` makes GPT-2 give the last character of a whitespace run to the word
+    after it (``"a  b"`` -> ``"a", " ", " b"``). Without look-ahead we (1) split text into
+    whitespace and non-whitespace runs, (2) split the last character off every
+    whitespace run, (3) glue that character to the run that follows it (or back onto its
+    own run at the end of the text), then (4) apply the rest of GPT-2's regex per group.
+    """
+    runs = tf_text.regex_split(texts, _WHITESPACE_RUN, _WHITESPACE_RUN)
+    parts = tf_text.regex_split(runs, _LAST_WHITESPACE_CHAR, _LAST_WHITESPACE_CHAR)
+    parts = parts.merge_dims(1, 2)  # (batch, parts)
+
+    flat = parts.flat_values
+    rows = parts.value_rowids()
+    has_next = _following(rows, fill=-1) == rows
+    has_prev = _preceding(rows, fill=-1) == rows
+    is_ws = tf.strings.regex_full_match(flat, _WHITESPACE_RUN)
+    # The last character of a whitespace run: whitespace, and no whitespace follows it.
+    is_run_end = is_ws & ~(has_next & _following(is_ws, fill=False))
+    joins_word = has_prev & _preceding(is_run_end, fill=False)
+    closes_final_run = has_prev & _preceding(is_ws, fill=False) & is_run_end & ~has_next
+    starts_group = ~(joins_word | closes_final_run)
+
+    group_ids = tf.cumsum(tf.cast(starts_group, tf.int64)) - 1
+    groups = tf.strings.unsorted_segment_join(
+        flat, group_ids, num_segments=tf.reduce_sum(tf.cast(starts_group, tf.int64))
+    )
+    groups_per_row = tf.math.unsorted_segment_sum(
+        tf.cast(starts_group, tf.int64), rows, num_segments=parts.nrows()
+    )
+    pieces = tf_text.regex_split(groups, _PIECE, _PIECE)
+    return tf.RaggedTensor.from_row_lengths(pieces, groups_per_row).merge_dims(1, 2)
+
+
+def read_merges(path: str | Path) -> list[str]:
+    """GPT-2's merge rules from ``vocab.bpe``: the ``#version`` header and blank lines dropped.
+
+    The seed split the file on newlines and kept the trailing empty line, which makes
+    KerasHub's tokenizer crash with an unpack error; a malformed line is reported here
+    with its line number instead.
+    """
+    merges = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip() or (number == 1 and line.startswith("#version")):
+            continue
+        if len(line.split(" ")) != 2:
+            raise ValueError(
+                f"{path}, line {number}: a merge rule is two tokens separated by one space, "
+                f"got {line!r}. Re-fetch the file with gpt_lesson.data.fetch('gpt2-merges')."
+            )
+        merges.append(line)
+    return merges
+
+
+def read_vocabulary(path: str | Path) -> dict[str, int]:
+    """GPT-2's token -> id table from ``encoder.json``."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}). Re-fetch it with "
+            "gpt_lesson.data.fetch('gpt2-encoder')."
+        ) from error
+
+
+class GPT2Tokenizer(keras_hub.tokenizers.BytePairTokenizer):
+    """GPT-2's byte-level BPE with the seed's pad, start and end ids appended.
+
+    ``encode``/``decode`` work on Python strings and lists; calling the layer on a string
+    tensor (for example inside ``Dataset.map``) runs the graph path, which gives the
+    same ids. Decoding a special id gives its name, e.g. ``"<|start|>"``.
+    """
+
+    def __init__(self, vocabulary: dict[str, int], merges: list[str], **kwargs) -> None:
+        super().__init__(vocabulary={**vocabulary, **SPECIAL_TOKENS}, merges=merges, **kwargs)
+
+    pad_id = SPECIAL_TOKENS["<|pad|>"]
+    start_id = SPECIAL_TOKENS["<|start|>"]
+    end_id = SPECIAL_TOKENS["<|end|>"]
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids the model must embed: 50,257 GPT-2 tokens + pad, start, end."""
+        return self.vocabulary_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``, exactly as GPT-2's encoder.py would give them."""
+        return self.tokenize(text).tolist()
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of ``ids``; ``decode(encode(s)) == s`` for every string ``s``."""
+        return self.detokenize([int(i) for i in ids])
+
+    def _set_vocabulary_and_merges_tokenizers(self, vocabulary, merges) -> None:
+        # Eager path: KerasHub installs Llama 3's splitting regex; use GPT-2's instead.
+        super()._set_vocabulary_and_merges_tokenizers(vocabulary, merges)
+        self._tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
+            add_prefix_space=False, use_regex=True
+        )
+
+    def _tokenize_tf(self, inputs):
+        # Graph path: KerasHub's merges and cache, with GPT-2's exact pieces.
+        self._maybe_initialized_tf()
+        inputs = tf.convert_to_tensor(inputs)
+        unbatched = inputs.shape.rank == 0
+        pieces = split_into_pieces(inputs[tf.newaxis] if unbatched else inputs)
+        flat = pieces.flat_values
+        cached = self.cache.lookup(flat)
+        unseen = tf.boolean_mask(flat, (cached == "") & (flat != ""))
+        merged = tf.cond(
+            tf.size(unseen) > 0,
+            lambda: self._merge_and_lookup(unseen, flat),
+            lambda: cached,
+        )
+        ids = self.token_to_id_map.lookup(tf.strings.split(merged, sep=" "))
+        ids = tf.RaggedTensor.from_row_splits(
+            ids.flat_values, tf.gather(ids.row_splits, pieces.row_splits)
+        )
+        return ids[0] if unbatched else ids
+
+    def _merge_and_lookup(self, unseen: tf.Tensor, pieces: tf.Tensor) -> tf.Tensor:
+        self._bpe_merge_and_update_cache_tf(unseen)
+        return self.cache.lookup(pieces)
+
+
+def load_gpt2_tokenizer() -> GPT2Tokenizer:
+    """GPT-2's tokenizer built from the two files ``fetch`` provides."""
+    vocabulary = read_vocabulary(fetch("gpt2-encoder"))
+    merges = read_merges(fetch("gpt2-merges"))
+    return GPT2Tokenizer(vocabulary, merges)

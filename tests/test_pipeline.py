@@ -1,0 +1,91 @@
+"""The two framings give correctly shifted (inputs, labels), and ids are cached safely."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpt_lesson import pipeline
+
+PAD, START, END = 50257, 50258, 50259
+
+
+def test_validation_is_the_last_tenth_of_the_characters():
+    text = "abcdefghij" * 10
+    split = pipeline.split_text(text, validation_fraction=0.1)
+    assert split.train + split.validation == text
+    assert len(split.validation) == 10
+    with pytest.raises(ValueError, match="validation_fraction"):
+        pipeline.split_text(text, validation_fraction=1.5)
+
+
+def test_seed_windows_wrap_63_tokens_in_start_and_end():
+    ids = np.arange(63 * 20 + 7, dtype=np.int32)  # 20 full windows, 7 tokens dropped
+    batches = list(pipeline.seed_windows(ids, START, END, batch_size=16))
+    assert [tuple(x.shape) for x, _ in batches] == [(16, 64), (4, 64)]
+    inputs = np.concatenate([x.numpy() for x, _ in batches])
+    labels = np.concatenate([y.numpy() for _, y in batches])
+    assert np.all(inputs[:, 0] == START) and np.all(labels[:, -1] == END)
+    np.testing.assert_array_equal(labels[:, :-1], inputs[:, 1:])
+    np.testing.assert_array_equal(inputs[:, 1:].ravel(), ids[: 63 * 20])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    length=st.integers(min_value=2, max_value=300),
+    sequence_length=st.integers(min_value=1, max_value=17),
+    batch_size=st.integers(min_value=1, max_value=5),
+)
+def test_lm_windows_label_every_token_but_the_first_exactly_once(
+    length, sequence_length, batch_size
+):
+    ids = np.arange(1, length + 1, dtype=np.int32)
+    dataset = pipeline.lm_windows(ids, sequence_length, batch_size, pad_id=0, shuffle=False)
+    inputs = np.concatenate([x.numpy() for x, _ in dataset])
+    labels = np.concatenate([y.numpy() for _, y in dataset])
+    assert inputs.shape[1] == sequence_length
+    real = labels != 0
+    np.testing.assert_array_equal(labels[real], ids[1:])  # each next token, once, in order
+    np.testing.assert_array_equal(labels[real] - 1, inputs[real])  # label = input shifted
+    # Positions whose label is pad: the last real token, then padding.
+    padded = int((~real).sum())
+    expected = [ids[-1]] + [0] * (padded - 1) if padded else []
+    np.testing.assert_array_equal(inputs[~real], expected)
+
+
+def test_lm_windows_shuffle_reorders_whole_windows_reproducibly():
+    ids = np.arange(1, 16 * 10 + 2, dtype=np.int32)
+    first = [x.numpy() for x, _ in pipeline.lm_windows(ids, 16, 4, pad_id=0, shuffle=True, seed=3)]
+    again = [x.numpy() for x, _ in pipeline.lm_windows(ids, 16, 4, pad_id=0, shuffle=True, seed=3)]
+    windows = np.concatenate(first)
+    np.testing.assert_array_equal(np.concatenate(again), windows)
+    assert not np.array_equal(windows[:, 0], np.sort(windows[:, 0]))
+    np.testing.assert_array_equal(np.sort(windows.ravel()), ids[:-1])
+
+
+def test_lm_windows_refuse_a_corpus_without_one_pair():
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        pipeline.lm_windows(np.array([5], dtype=np.int32), 8, 2, pad_id=0, shuffle=False)
+
+
+class CountingTokenizer:
+    """Stands in for the GPT-2 tokenizer: one id per character, and counts its calls."""
+
+    calls = 0
+
+    def __call__(self, text: tf.Tensor) -> tf.Tensor:
+        CountingTokenizer.calls += 1
+        return tf.strings.unicode_decode(text, "UTF-8")
+
+
+def test_token_ids_are_cached_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPT_LESSON_DATA_DIR", str(tmp_path))
+    tokenizer = CountingTokenizer()
+    first = pipeline.token_ids("hello", tokenizer)
+    calls = CountingTokenizer.calls
+    second = pipeline.token_ids("hello", tokenizer)
+    np.testing.assert_array_equal(first, [104, 101, 108, 108, 111])
+    np.testing.assert_array_equal(second, first)
+    assert CountingTokenizer.calls == calls  # read from the cache, not tokenized again
+    assert [p.suffix for p in (tmp_path / "tokens").iterdir()] == [".npy"]  # no temp file left
