@@ -23,6 +23,8 @@ from pathlib import Path
 import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
+import tiktoken
+from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizers import pre_tokenizers
 
 from gpt_lesson.data import fetch
@@ -203,3 +205,12 @@ def load_gpt2_tokenizer() -> GPT2Tokenizer:
     vocabulary = read_vocabulary(fetch("gpt2-encoder"))
     merges = read_merges(fetch("gpt2-merges"))
     return GPT2Tokenizer(vocabulary, merges)
+
+
+def tiktoken_reference() -> tiktoken.Encoding:
+    """An independent implementation to check against: tiktoken's GPT-2 encoding, built
+    from the same two local files (tiktoken would otherwise download them)."""
+    ranks = data_gym_to_mergeable_bpe_ranks(str(fetch("gpt2-merges")), str(fetch("gpt2-encoder")))
+    return tiktoken.Encoding(
+        name="gpt2-local", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens={}
+    )

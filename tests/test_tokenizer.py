@@ -8,10 +8,14 @@ import tensorflow as tf
 import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
-from gpt_lesson.data import fetch
-from gpt_lesson.tokenizer import GPT2_PATTERN, read_merges, read_vocabulary, split_into_pieces
+from gpt_lesson.tokenizer import (
+    GPT2_PATTERN,
+    read_merges,
+    read_vocabulary,
+    split_into_pieces,
+    tiktoken_reference,
+)
 
 HARD_CASES = [
     "2018",
@@ -41,14 +45,7 @@ HARD_CASES = [
 
 @pytest.fixture(scope="module")
 def reference() -> tiktoken.Encoding:
-    """tiktoken's "gpt2" encoding, built from the same two local files (no network)."""
-    ranks = data_gym_to_mergeable_bpe_ranks(str(fetch("gpt2-merges")), str(fetch("gpt2-encoder")))
-    return tiktoken.Encoding(
-        name="gpt2-local",
-        pat_str=r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
-        mergeable_ranks=ranks,
-        special_tokens={},
-    )
+    return tiktoken_reference()
 
 
 @pytest.fixture(scope="module")
