@@ -1,7 +1,9 @@
-"""Run profiles: how big each chapter's computation is.
+"""Model configurations (``GPTConfig``, ``PRESETS``) and run profiles (``GPT_LESSON_PROFILE``).
 
-``GPT_LESSON_PROFILE=quick`` is what CI runs: tiny sizes, seconds per chapter.
-The default profile is what the stored notebook outputs were produced with.
+A ``GPTConfig`` is everything ``build_gpt`` needs to know; it refuses, with a message
+that says what to change, any combination that cannot work. A profile sizes the
+chapters' computations: ``quick`` is what CI runs, the default is what the stored
+notebook outputs were produced with.
 """
 
 from __future__ import annotations
@@ -10,6 +12,63 @@ import os
 from dataclasses import dataclass
 
 PROFILE_VARIABLE = "GPT_LESSON_PROFILE"
+GPT2_VOCAB_SIZE = 50_260  # GPT-2's 50,257 tokens + the seed's pad, start and end
+PAPER_VOCAB_SIZE = 40_478  # GPT-1's own BPE vocabulary (40,000 merges)
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The shape of a GPT-1-style decoder-only Transformer."""
+
+    vocab_size: int = GPT2_VOCAB_SIZE
+    sequence_length: int = 512  # the context k: positions the model can see
+    hidden_dim: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    intermediate_dim: int = 3072  # width of the feed-forward block
+    dropout: float = 0.1  # on embeddings, attention weights and residual branches
+    normalize_first: bool = False  # False: post-LN as in GPT-1; True: pre-LN as in GPT-2
+    activation: str = "gelu"
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02  # weights ~ N(0, 0.02), as in the paper
+
+    def __post_init__(self) -> None:
+        positive = ("vocab_size", "sequence_length", "hidden_dim", "num_layers", "num_heads")
+        for name in (*positive, "intermediate_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"GPTConfig.{name} must be at least 1, got {getattr(self, name)}.")
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                f"GPTConfig.hidden_dim={self.hidden_dim} must be divisible by "
+                f"num_heads={self.num_heads}: each head gets hidden_dim / num_heads dimensions."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout}.")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_dim // self.num_heads
+
+
+PRESETS: dict[str, GPTConfig] = {
+    # The blog's sizes: context 64, width 512, 12 layers of 8 heads, FFN 1024.
+    "blog": GPTConfig(
+        sequence_length=64, hidden_dim=512, num_layers=12, num_heads=8, intermediate_dim=1024
+    ),
+    # The paper's model: 12 layers, 768 wide, 12 heads, FFN 3072, context 512, post-LN.
+    "gpt1": GPTConfig(),
+    # Seconds per step on a CPU: for CI and for trying things out.
+    "quick": GPTConfig(
+        sequence_length=32, hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64
+    ),
+}
+
+
+def get_preset(name: str) -> GPTConfig:
+    """The preset called ``name``; an unknown name lists the known ones."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; known presets: {', '.join(PRESETS)}.")
+    return PRESETS[name]
 
 
 @dataclass(frozen=True)

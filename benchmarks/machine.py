@@ -1,0 +1,43 @@
+"""A description of the machine a benchmark ran on, stored with every result."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+
+def describe_machine() -> dict[str, str | int]:
+    """CPU model, core count and library versions: what a reader needs to compare."""
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            cpu = next(line.split(":", 1)[1].strip() for line in file if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 0,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+    }
+
+
+def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``run`` over ``repeats`` timed calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
