@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 
@@ -54,5 +55,72 @@ def plot_token_statistics(ids: np.ndarray, vocab_size: int, decode) -> Figure:
     coverage.set_xlabel("number of distinct tokens, most frequent first")
     coverage.set_ylabel("fraction of the token stream")
     coverage.set_title(f"{len(counts):,} of {vocab_size:,} ids are used")
+    figure.tight_layout()
+    return figure
+
+
+def plot_causal_mask(size: int) -> Figure:
+    """The causal mask of a ``size``-token context: who may attend to whom.
+
+    Row i is the query position, column j the key position. Cell (i, j) is allowed
+    (M_ij = 0, shown filled) when j <= i and masked (M_ij = -inf, shown blank) when j > i.
+    The image's array is the boolean matrix ``allowed[i, j] = j <= i``.
+    """
+    if size < 1:
+        raise ValueError(f"size must be at least 1, got {size}.")
+    allowed = np.tril(np.ones((size, size), dtype=bool))
+    figure, axes = plt.subplots(figsize=(4.6, 4.2))
+    colours = ListedColormap(["#f2f2f2", "#3b75af"])
+    axes.imshow(allowed, cmap=colours, vmin=0, vmax=1)
+    if size <= 16:
+        for i in range(size):
+            for j in range(size):
+                label, colour = ("0", "white") if allowed[i, j] else ("−∞", "#777777")
+                axes.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
+    positions = np.arange(size)
+    axes.set_xticks(positions, [str(p) for p in positions])
+    axes.set_yticks(positions, [str(p) for p in positions])
+    axes.set_xticks(positions[:-1] + 0.5, minor=True)
+    axes.set_yticks(positions[:-1] + 0.5, minor=True)
+    axes.grid(which="minor", color="white", linewidth=1)
+    axes.tick_params(which="minor", length=0)
+    axes.xaxis.set_label_position("top")
+    axes.xaxis.tick_top()
+    axes.set_xlabel("key position j (the token looked at)")
+    axes.set_ylabel("query position i (the token looking)")
+    axes.set_title(f"Causal mask M for k = {size}: attend to j ≤ i only", pad=12)
+    figure.tight_layout()
+    return figure
+
+
+def plot_attention(weights: np.ndarray, tokens: list[str], title: str | None = None) -> Figure:
+    """Heatmap of one head's attention weights, rows and columns labelled with the tokens.
+
+    ``weights[i, j]`` is how much the token at position i (the query, on the y axis)
+    attends to the token at position j (the key, on the x axis); each row sums to 1.
+    The image's array is ``weights`` itself. With at most 16 tokens every cell is
+    annotated with its weight.
+    """
+    weights = np.asarray(weights)
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+        raise ValueError(f"weights must be a square matrix, got shape {weights.shape}.")
+    if len(tokens) != weights.shape[0]:
+        raise ValueError(f"{len(tokens)} tokens for a {weights.shape[0]}x{weights.shape[0]} map.")
+    size = len(tokens)
+    figure, axes = plt.subplots(figsize=(1.6 + 0.55 * size, 1.2 + 0.5 * size))
+    image = axes.imshow(weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-9))
+    if size <= 16:
+        for i in range(size):
+            for j in range(size):
+                value = weights[i, j]
+                colour = "black" if value > 0.6 * weights.max() else "white"
+                axes.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    positions = np.arange(size)
+    axes.set_xticks(positions, tokens, rotation=90)
+    axes.set_yticks(positions, tokens)
+    axes.set_xlabel("key: the token attended to")
+    axes.set_ylabel("query: the token attending")
+    axes.set_title(title or "Attention weights")
+    figure.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
     figure.tight_layout()
     return figure

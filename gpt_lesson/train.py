@@ -1,0 +1,275 @@
+"""Pre-training with Keras ``fit``: AdamW, warmup + cosine, clipping, checkpoints, resume.
+
+One run writes into its own folder:
+
+- ``config.json``: the model's ``GPTConfig`` and the ``TrainConfig``;
+- ``vocabulary.json``: the GPT-2 ids the model's outputs stand for, when trimmed;
+- ``model.weights.h5``: the weights after the last finished epoch (written atomically);
+- ``history.csv``: loss, accuracy, validation loss and bits per character per epoch;
+- ``backup/``: Keras' ``BackupAndRestore`` state, so a killed run resumes where it was;
+- ``summary.json``: what the run reached, written when it ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gpt_lesson import pipeline
+from gpt_lesson.config import GPTConfig, TrainConfig
+from gpt_lesson.data import read_text
+from gpt_lesson.model import build_gpt
+from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character
+from gpt_lesson.tokenizer import GPT2Tokenizer
+from gpt_lesson.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class LMData:
+    """Token ids of the training and validation texts, and the validation text's length."""
+
+    train_ids: np.ndarray
+    validation_ids: np.ndarray
+    validation_characters: int
+
+
+def load_shakespeare(tokenizer: GPT2Tokenizer) -> LMData:
+    """Tiny Shakespeare, split by characters (last 10% for validation), as token ids."""
+    split = pipeline.split_text(read_text("shakespeare"))
+    return LMData(
+        train_ids=pipeline.token_ids(split.train, tokenizer),
+        validation_ids=pipeline.token_ids(split.validation, tokenizer),
+        validation_characters=len(split.validation),
+    )
+
+
+def steps_per_epoch(num_tokens: int, config: GPTConfig, train: TrainConfig) -> int:
+    """Batches per pass over ``num_tokens`` with windows of the context length."""
+    windows = -(-(num_tokens - 1) // config.sequence_length)
+    steps = -(-windows // train.batch_size)
+    return min(steps, train.max_steps_per_epoch or steps)
+
+
+def make_schedule(train: TrainConfig, total_steps: int) -> keras.optimizers.schedules.CosineDecay:
+    """Learning rate: linear warmup from 0 to the peak, then cosine decay to 0."""
+    warmup = min(train.warmup_steps, max(total_steps - 1, 0))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=train.learning_rate,
+        warmup_steps=warmup,
+        decay_steps=max(total_steps - warmup, 1),
+    )
+
+
+def make_optimizer(model: keras.Model, train: TrainConfig, total_steps: int) -> keras.Optimizer:
+    """AdamW on the warmup + cosine schedule, decay on matrices only, gradients clipped."""
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=make_schedule(train, total_steps),
+        weight_decay=train.weight_decay,
+        clipnorm=train.clipnorm,
+    )
+    # Biases and layer-norm gains and offsets are vectors: no decay for them.
+    optimizer.exclude_from_weight_decay(
+        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
+    )
+    return optimizer
+
+
+def make_nats_step(model: keras.Model, pad_id: int, jit_compile: bool = True):
+    """A compiled function: (inputs, labels) -> (total nats over non-pad labels, their count)."""
+
+    @tf.function(jit_compile=jit_compile)
+    def batch_nats(inputs, labels):
+        logits = model(inputs, training=False)
+        nll = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        mask = tf.cast(labels != pad_id, nll.dtype)
+        return tf.reduce_sum(nll * mask), tf.reduce_sum(mask)
+
+    return batch_nats
+
+
+def validation_nats(nats_step, dataset: tf.data.Dataset) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) over a dataset's non-pad labels, and their count."""
+    total, count = 0.0, 0.0
+    for inputs, labels in dataset:
+        nats, labelled = nats_step(inputs, labels)
+        total, count = total + float(nats), count + float(labelled)
+    return total, int(count)
+
+
+class ValidationBitsPerCharacter(keras.callbacks.Callback):
+    """Adds the exact validation loss (nats/token) and bits per character to each epoch's logs.
+
+    Keras' own ``val_loss`` averages per-batch means, which over-weights a short last
+    batch; this sums nats over every validation token instead.
+    """
+
+    def __init__(
+        self, dataset: tf.data.Dataset, num_characters: int, pad_id: int, jit_compile: bool
+    ) -> None:
+        super().__init__()
+        self.dataset, self.num_characters, self.pad_id = dataset, num_characters, pad_id
+        self.jit_compile, self.nats_step = jit_compile, None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.nats_step is None:  # compiled once, reused every epoch
+            self.nats_step = make_nats_step(self.model, self.pad_id, self.jit_compile)
+        nats, tokens = validation_nats(self.nats_step, self.dataset)
+        logs = logs if logs is not None else {}
+        logs["val_loss"] = nats / tokens
+        logs["val_bits_per_char"] = bits_per_character(nats, self.num_characters)
+        logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+
+
+class AtomicWeights(keras.callbacks.Callback):
+    """Saves the weights after every epoch to a temporary file, then renames it into place,
+    so ``model.weights.h5`` is always a complete, last good checkpoint."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        save_weights_atomically(self.model, self.path)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training after the first batch that ends ``minutes`` after the start; the
+    epoch is closed as usual, so validation and checkpoint still run."""
+
+    def __init__(self, minutes: float) -> None:
+        super().__init__()
+        self.seconds = minutes * 60.0
+        self.start = time.monotonic()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.monotonic() - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
+def save_weights_atomically(model: keras.Model, path: Path) -> None:
+    """Write weights to a temporary file in the same folder, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".weights.h5")
+    os.close(handle)
+    try:
+        model.save_weights(temporary, overwrite=True)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_run_config(folder: Path, config: GPTConfig, train: TrainConfig) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train)}
+    (folder / "config.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A trained model with what it needs to be used: its config and its vocabulary."""
+
+    model: keras.Model
+    config: GPTConfig
+    vocabulary: Vocabulary | None  # None: outputs are GPT-2's ids themselves
+
+    def to_model_ids(self, gpt2_ids) -> np.ndarray:
+        ids = np.asarray(gpt2_ids, dtype=np.int32)
+        return ids if self.vocabulary is None else self.vocabulary.compact(ids)
+
+    def to_gpt2_ids(self, model_ids) -> np.ndarray:
+        ids = np.asarray(model_ids)
+        return ids if self.vocabulary is None else self.vocabulary.expand(ids)
+
+
+def load_checkpoint(folder: str | Path) -> Checkpoint:
+    """The model saved in a run folder, rebuilt from its ``config.json``."""
+    folder = Path(folder)
+    record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config = GPTConfig(**record["model"])
+    model = build_gpt(config)
+    model.load_weights(folder / "model.weights.h5")
+    vocabulary_file = folder / "vocabulary.json"
+    vocabulary = Vocabulary.load(vocabulary_file) if vocabulary_file.exists() else None
+    return Checkpoint(model, config, vocabulary)
+
+
+def pretrain(
+    config: GPTConfig,
+    train: TrainConfig,
+    data: LMData,
+    tokenizer: GPT2Tokenizer,
+    folder: str | Path,
+    verbose: int | str = "auto",
+) -> dict:
+    """Train a fresh model (or resume the run in ``folder``) and return its summary."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(train.seed)
+    train_ids, validation_ids, pad = data.train_ids, data.validation_ids, tokenizer.pad_id
+    if train.trim_vocabulary:
+        specials = (tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id)
+        vocabulary = Vocabulary.used_by(train_ids, validation_ids, always=specials)
+        vocabulary.save(folder / "vocabulary.json")
+        config = dataclasses.replace(config, vocab_size=vocabulary.size)
+        train_ids, validation_ids = (
+            vocabulary.compact(train_ids),
+            vocabulary.compact(validation_ids),
+        )
+        pad = int(vocabulary.compact(np.array([pad]))[0])
+    train_set = pipeline.lm_windows(
+        train_ids, config.sequence_length, train.batch_size, pad, shuffle=True, seed=train.seed
+    ).repeat()
+    validation_set = pipeline.lm_windows(
+        validation_ids, config.sequence_length, train.batch_size, pad, shuffle=False
+    )
+    steps = steps_per_epoch(len(train_ids), config, train)
+
+    model = build_gpt(config)
+    model.compile(
+        optimizer=make_optimizer(model, train, total_steps=steps * train.epochs),
+        loss=MaskedLMLoss(pad),
+        metrics=[MaskedAccuracy(pad)],
+        jit_compile=train.jit_compile,
+    )
+    save_run_config(folder, config, train)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(folder / "backup"), save_freq="epoch"),
+        ValidationBitsPerCharacter(
+            validation_set, data.validation_characters, pad, train.jit_compile
+        ),
+        AtomicWeights(folder / "model.weights.h5"),
+        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
+    ]
+    if train.max_minutes is not None:
+        callbacks.append(TimeLimit(train.max_minutes))
+
+    start = time.monotonic()
+    history = model.fit(
+        train_set, epochs=train.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose
+    )
+    last = {key: values[-1] for key, values in history.history.items()}
+    summary = {
+        "epochs_run": len(history.epoch),
+        "steps_per_epoch": steps,
+        "minutes": (time.monotonic() - start) / 60.0,
+        "parameters": model.count_params(),
+        **{key: float(value) for key, value in last.items()},
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary

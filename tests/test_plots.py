@@ -1,0 +1,85 @@
+"""The book's figures show what their captions say: checked through the figures' data."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from gpt_lesson import plots
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("size", [1, 5, 12, 40])
+def test_causal_mask_allows_exactly_the_keys_up_to_the_query(size):
+    figure = plots.plot_causal_mask(size)
+    axes = figure.axes[0]
+    shown = np.asarray(axes.images[0].get_array()).astype(bool)
+    assert shown.shape == (size, size)
+    # Row i (query) may look at column j (key) exactly when j <= i: lower-triangular.
+    i, j = np.indices((size, size))
+    np.testing.assert_array_equal(shown, j <= i)
+    assert shown.diagonal().all()  # every position attends to itself
+    assert shown[0].sum() == 1  # position 0 sees only itself
+
+
+def test_causal_mask_labels_its_axes_and_cells():
+    axes = plots.plot_causal_mask(4).axes[0]
+    assert "query" in axes.get_ylabel() and "key" in axes.get_xlabel()
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["0", "1", "2", "3"]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["0", "1", "2", "3"]
+    assert "k = 4" in axes.get_title()
+    cells = [t.get_text() for t in axes.texts]  # row by row
+    assert cells[:4] == ["0", "−∞", "−∞", "−∞"]
+    assert cells.count("0") == 10 and cells.count("−∞") == 6
+
+
+def test_causal_mask_refuses_an_empty_context():
+    with pytest.raises(ValueError, match="at least 1"):
+        plots.plot_causal_mask(0)
+
+
+def _causal_weights(size: int, seed: int = 0) -> np.ndarray:
+    scores = np.random.default_rng(seed).normal(size=(size, size))
+    scores[np.triu_indices(size, 1)] = -np.inf
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def test_attention_heatmap_shows_the_weights_with_token_labels():
+    tokens = ["Before", " we", " proceed", ","]
+    weights = _causal_weights(len(tokens))
+    figure = plots.plot_attention(weights, tokens, title="block 0, head 0")
+    axes = figure.axes[0]
+    np.testing.assert_array_equal(np.asarray(axes.images[0].get_array()), weights)
+    assert [t.get_text() for t in axes.get_xticklabels()] == tokens
+    assert [t.get_text() for t in axes.get_yticklabels()] == tokens
+    assert axes.get_title() == "block 0, head 0"
+    assert "query" in axes.get_ylabel() and "key" in axes.get_xlabel()
+    assert len(figure.axes) == 2  # the heatmap and its colour bar
+    assert "attention weight" in figure.axes[1].get_ylabel()
+    # One annotation per cell, row by row, with the weight to two decimals.
+    assert [t.get_text() for t in axes.texts] == [f"{w:.2f}" for w in weights.ravel()]
+
+
+def test_attention_heatmap_of_a_long_sequence_is_not_annotated():
+    tokens = [f"t{i}" for i in range(20)]
+    axes = plots.plot_attention(_causal_weights(20), tokens).axes[0]
+    assert axes.texts == [] or len(axes.texts) == 0
+    assert axes.get_title() == "Attention weights"
+
+
+@pytest.mark.parametrize(
+    ("weights", "tokens"),
+    [(np.ones((2, 3)), ["a", "b"]), (np.eye(3), ["a", "b"]), (np.ones(3), ["a", "b", "c"])],
+)
+def test_attention_heatmap_refuses_mismatched_inputs(weights, tokens):
+    with pytest.raises(ValueError):
+        plots.plot_attention(weights, tokens)
