@@ -98,7 +98,7 @@ TRAINING: dict[str, TrainConfig] = {
         batch_size=16,
         learning_rate=1e-3,
         warmup_steps=100,
-        epochs=8,
+        epochs=4,
         max_minutes=15.0,
         trim_vocabulary=True,
     ),
@@ -123,15 +123,15 @@ def get_preset(name: str) -> GPTConfig:
 
 @dataclass(frozen=True)
 class Profile:
-    """The knobs that change between a quick check and the book's real run."""
+    """What changes between a quick check and the book's real run."""
 
     name: str
-    max_train_batches: int | None  # None: the whole corpus
+    pretrain_preset: str  # the preset chapter 3 trains
 
 
 PROFILES: dict[str, Profile] = {
-    "default": Profile(name="default", max_train_batches=None),
-    "quick": Profile(name="quick", max_train_batches=8),
+    "default": Profile(name="default", pretrain_preset="lesson"),
+    "quick": Profile(name="quick", pretrain_preset="quick"),
 }
 
 

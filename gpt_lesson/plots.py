@@ -63,7 +63,7 @@ def plot_causal_mask(size: int) -> Figure:
     """The causal mask of a ``size``-token context: who may attend to whom.
 
     Row i is the query position, column j the key position. Cell (i, j) is allowed
-    (M_ij = 0, shown filled) when j <= i and masked (M_ij = -inf, shown blank) when j > i.
+    (M_ij = 0, shown blue) when j <= i and masked (M_ij = -inf, shown light grey) when j > i.
     The image's array is the boolean matrix ``allowed[i, j] = j <= i``.
     """
     if size < 1:
@@ -122,5 +122,53 @@ def plot_attention(weights: np.ndarray, tokens: list[str], title: str | None = N
     axes.set_ylabel("query: the token attending")
     axes.set_title(title or "Attention weights")
     figure.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_learning_rate(schedule, total_steps: int) -> Figure:
+    """The learning rate at every step of a schedule (warmup, then decay)."""
+    steps = np.arange(total_steps + 1)
+    rates = [float(schedule(step)) for step in steps]
+    figure, axes = plt.subplots(figsize=(6, 3))
+    axes.plot(steps, rates, color="C0")
+    axes.set_xlabel("training step")
+    axes.set_ylabel("learning rate")
+    axes.set_title("Linear warmup, then cosine decay")
+    figure.tight_layout()
+    return figure
+
+
+def read_history(path) -> dict[str, np.ndarray]:
+    """The columns of a Keras ``CSVLogger`` file, as arrays keyed by column name."""
+    table = np.genfromtxt(path, delimiter=",", names=True)
+    table = np.atleast_1d(table)
+    return {name: table[name] for name in table.dtype.names}
+
+
+def plot_training_curves(
+    history: dict[str, np.ndarray], references: dict[str, tuple[float, float]]
+) -> Figure:
+    """Left: training and validation loss per epoch. Right: validation bits per character
+    against wall-clock minutes, with reference results drawn as (minutes, bits) points."""
+    figure, (loss, bits) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = history["epoch"] + 1
+    loss.plot(epochs, history["loss"], "o-", label="training (mean over the epoch)")
+    loss.plot(epochs, history["val_loss"], "s-", label="validation (end of epoch)")
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("loss (nats per token)")
+    loss.set_title("The objective L1, per token")
+    loss.legend()
+
+    bits.plot(history["minutes"], history["val_bits_per_char"], "s-", color="C1", label="this run")
+    for name, (minutes, value) in references.items():
+        bits.axhline(value, color="grey", linewidth=0.6, linestyle="--")
+        bits.annotate(name, (0, value), xytext=(2, 3), textcoords="offset points", fontsize=8)
+        if minutes:
+            bits.plot(minutes, value, "x", color="grey")
+    bits.set_xlabel("wall-clock minutes on this machine")
+    bits.set_ylabel("validation bits per character")
+    bits.set_title("Validation bits per character")
+    bits.legend(loc="upper right")
     figure.tight_layout()
     return figure

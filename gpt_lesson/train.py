@@ -107,7 +107,8 @@ def validation_nats(nats_step, dataset: tf.data.Dataset) -> tuple[float, int]:
 
 
 class ValidationBitsPerCharacter(keras.callbacks.Callback):
-    """Adds the exact validation loss (nats/token) and bits per character to each epoch's logs.
+    """Adds the exact validation loss (nats/token), bits per character and the minutes since
+    the start to each epoch's logs.
 
     Keras' own ``val_loss`` averages per-batch means, which over-weights a short last
     batch; this sums nats over every validation token instead.
@@ -119,12 +120,17 @@ class ValidationBitsPerCharacter(keras.callbacks.Callback):
         super().__init__()
         self.dataset, self.num_characters, self.pad_id = dataset, num_characters, pad_id
         self.jit_compile, self.nats_step = jit_compile, None
+        self.start = time.monotonic()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.nats_step is None:  # compiled once, reused every epoch
             self.nats_step = make_nats_step(self.model, self.pad_id, self.jit_compile)
         nats, tokens = validation_nats(self.nats_step, self.dataset)
         logs = logs if logs is not None else {}
+        logs["minutes"] = (time.monotonic() - self.start) / 60.0  # training + validation
         logs["val_loss"] = nats / tokens
         logs["val_bits_per_char"] = bits_per_character(nats, self.num_characters)
         logs["learning_rate"] = float(

@@ -72,7 +72,7 @@ def test_attention_heatmap_shows_the_weights_with_token_labels():
 def test_attention_heatmap_of_a_long_sequence_is_not_annotated():
     tokens = [f"t{i}" for i in range(20)]
     axes = plots.plot_attention(_causal_weights(20), tokens).axes[0]
-    assert axes.texts == [] or len(axes.texts) == 0
+    assert len(axes.texts) == 0
     assert axes.get_title() == "Attention weights"
 
 
@@ -83,3 +83,30 @@ def test_attention_heatmap_of_a_long_sequence_is_not_annotated():
 def test_attention_heatmap_refuses_mismatched_inputs(weights, tokens):
     with pytest.raises(ValueError):
         plots.plot_attention(weights, tokens)
+
+
+def test_learning_rate_plot_draws_the_schedule_at_every_step():
+    def schedule(step):
+        return min(step, 10) / 10
+
+    figure = plots.plot_learning_rate(schedule, total_steps=20)
+    line = figure.axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(21))
+    np.testing.assert_allclose(line.get_ydata(), [min(s, 10) / 10 for s in range(21)])
+
+
+def test_training_curves_show_the_history_and_the_references(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "epoch,loss,minutes,val_bits_per_char,val_loss\n0,6.0,4.0,2.6,5.6\n1,5.0,8.0,2.4,5.1\n"
+    )
+    history = plots.read_history(path)
+    np.testing.assert_array_equal(history["val_loss"], [5.6, 5.1])
+    figure = plots.plot_training_curves(history, {"target": (0.0, 2.3), "ref": (2.0, 2.7)})
+    loss_axes, bits_axes = figure.axes
+    np.testing.assert_array_equal(loss_axes.lines[0].get_xdata(), [1, 2])  # epochs from 1
+    np.testing.assert_array_equal(loss_axes.lines[1].get_ydata(), [5.6, 5.1])
+    np.testing.assert_array_equal(bits_axes.lines[0].get_xdata(), [4.0, 8.0])
+    np.testing.assert_array_equal(bits_axes.lines[0].get_ydata(), [2.6, 2.4])
+    levels = {line.get_ydata()[0] for line in bits_axes.lines[1:]}
+    assert {2.3, 2.7} <= levels
