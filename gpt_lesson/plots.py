@@ -155,6 +155,7 @@ def plot_training_curves(
     epochs = history["epoch"] + 1
     loss.plot(epochs, history["loss"], "o-", label="training (mean over the epoch)")
     loss.plot(epochs, history["val_loss"], "s-", label="validation (end of epoch)")
+    loss.set_xticks(epochs)
     loss.set_xlabel("epoch")
     loss.set_ylabel("loss (nats per token)")
     loss.set_title("The objective L1, per token")
@@ -163,7 +164,15 @@ def plot_training_curves(
     bits.plot(history["minutes"], history["val_bits_per_char"], "s-", color="C1", label="this run")
     for name, (minutes, value) in references.items():
         bits.axhline(value, color="grey", linewidth=0.6, linestyle="--")
-        bits.annotate(name, (0, value), xytext=(2, 3), textcoords="offset points", fontsize=8)
+        bits.annotate(
+            name,
+            (0.01, value),  # x in axes fraction (left edge), y in data units
+            xycoords=bits.get_yaxis_transform(),
+            xytext=(0, 3),
+            textcoords="offset points",
+            fontsize=8,
+            color="dimgrey",
+        )
         if minutes:
             bits.plot(minutes, value, "x", color="grey")
     bits.set_xlabel("wall-clock minutes on this machine")

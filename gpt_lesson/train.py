@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +216,24 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     return Checkpoint(model, config, vocabulary)
 
 
+def run_callbacks(
+    folder: Path,
+    validation_set: tf.data.Dataset,
+    data: LMData,
+    pad_id: int,
+    train: TrainConfig,
+) -> list[keras.callbacks.Callback]:
+    """Backup for resuming, exact validation numbers, the atomic checkpoint, the history."""
+    return [
+        keras.callbacks.BackupAndRestore(str(folder / "backup"), save_freq="epoch"),
+        ValidationBitsPerCharacter(
+            validation_set, data.validation_characters, pad_id, train.jit_compile
+        ),
+        AtomicWeights(folder / "model.weights.h5"),
+        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
+    ]
+
+
 def pretrain(
     config: GPTConfig,
     train: TrainConfig,
@@ -222,8 +241,12 @@ def pretrain(
     tokenizer: GPT2Tokenizer,
     folder: str | Path,
     verbose: int | str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> dict:
-    """Train a fresh model (or resume the run in ``folder``) and return its summary."""
+    """Train a fresh model (or resume the run in ``folder``) and return its summary.
+
+    ``callbacks`` are added after the run's own (backup, validation, checkpoint, history).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(train.seed)
@@ -255,12 +278,8 @@ def pretrain(
     )
     save_run_config(folder, config, train)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(folder / "backup"), save_freq="epoch"),
-        ValidationBitsPerCharacter(
-            validation_set, data.validation_characters, pad, train.jit_compile
-        ),
-        AtomicWeights(folder / "model.weights.h5"),
-        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
+        *run_callbacks(folder, validation_set, data, pad, train),
+        *callbacks,
     ]
     if train.max_minutes is not None:
         callbacks.append(TimeLimit(train.max_minutes))

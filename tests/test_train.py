@@ -73,3 +73,32 @@ def test_a_short_run_learns_checkpoints_and_reloads(tmp_path):
     logits = np.asarray(checkpoint.model(window))
     predicted = checkpoint.to_gpt2_ids(logits.argmax(-1))[0]
     assert np.mean(predicted[:-1] == ids[1:8]) > 0.8  # it learned the pattern
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a crash or a kill at the start of epoch ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path):
+    ids = np.tile(np.arange(50, dtype=np.int32), 20)
+    data = LMData(train_ids=ids, validation_ids=ids[:100], validation_characters=300)
+    train = TrainConfig(
+        batch_size=8, learning_rate=1e-2, warmup_steps=2, epochs=3, jit_compile=False
+    )
+    with pytest.raises(RuntimeError, match="interrupted"):
+        pretrain(TINY, train, data, FakeTokenizer(), tmp_path, verbose=0, callbacks=[Interrupt(2)])
+    assert (tmp_path / "model.weights.h5").exists()  # the last good checkpoint was kept
+    assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
+
+    summary = pretrain(TINY, train, data, FakeTokenizer(), tmp_path, verbose=0)
+    assert summary["epochs_run"] == 1  # only the missing epoch was trained
+    epochs = [line.split(",")[0] for line in (tmp_path / "history.csv").read_text().splitlines()]
+    assert epochs[1:] == ["0", "1", "2"]
