@@ -98,7 +98,7 @@ TRAINING: dict[str, TrainConfig] = {
         batch_size=16,
         learning_rate=1e-3,
         warmup_steps=100,
-        epochs=4,
+        epochs=5,
         max_minutes=15.0,
         trim_vocabulary=True,
     ),
