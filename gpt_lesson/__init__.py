@@ -2,10 +2,16 @@
 
 Each module holds one idea of GPT-1 and is taught by one chapter:
 
-- ``data``: the sources table and ``fetch`` (download, mirror, sha256, cache);
-- ``tokenizer``: GPT-2's byte-level BPE, exactly, eager and inside ``tf.data``;
-- ``pipeline``: token ids cached on disk, the seed's framing and the standard one;
-- ``config``: the profile (``GPT_LESSON_PROFILE``) that sizes every chapter.
+- ``data``: the sources table and ``fetch`` (download, mirror, sha256, cache) (chapter 1);
+- ``tokenizer``: GPT-2's byte-level BPE, exactly, eager and inside ``tf.data`` (1);
+- ``pipeline``: token ids cached on disk, the seed's framing and the standard one (1, 3);
+- ``config``: ``GPTConfig``, presets, training recipes and profiles (2, 3);
+- ``model``: ``build_gpt`` from KerasHub layers and its parameter count (2);
+- ``objectives``: the masked LM loss, accuracy, perplexity, bits per character (3);
+- ``vocabulary``: a vocabulary trimmed to the ids a corpus uses (3);
+- ``train``: AdamW, warmup + cosine, checkpoints, resume (3);
+- ``generate``: the key/value cache and KerasHub's samplers (3);
+- ``plots``: the book's figures.
 """
 
 import os

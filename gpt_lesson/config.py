@@ -1,4 +1,5 @@
-"""Model configurations (``GPTConfig``, ``PRESETS``) and run profiles (``GPT_LESSON_PROFILE``).
+"""Model and training configurations (``GPTConfig``, ``PRESETS``, ``TrainConfig``,
+``TRAINING``) and run profiles (``GPT_LESSON_PROFILE``).
 
 A ``GPTConfig`` is everything ``build_gpt`` needs to know; it refuses, with a message
 that says what to change, any combination that cannot work. A profile sizes the
@@ -57,7 +58,8 @@ PRESETS: dict[str, GPTConfig] = {
     ),
     # The paper's model: 12 layers, 768 wide, 12 heads, FFN 3072, context 512, post-LN.
     "gpt1": GPTConfig(),
-    # The best model that trains on 2 CPU cores in 15 minutes (chapter 3 measures it).
+    # The best model found for 15 minutes on 2 CPU cores (chapter 3 measures it). Its
+    # training recipe trims vocab_size to the ids the corpus uses (11,709).
     "lesson": GPTConfig(
         sequence_length=128,
         hidden_dim=192,
@@ -86,7 +88,7 @@ class TrainConfig:
     clipnorm: float = 1.0  # gradient clipping by global norm
     seed: int = 0
     jit_compile: bool = True  # XLA: fuses the step into fewer, faster kernels
-    max_minutes: float | None = None  # stop after the first epoch that ends past this
+    max_minutes: float | None = None  # stop at the first batch past this; the epoch closes
     max_steps_per_epoch: int | None = None  # cap for quick runs; None: whole corpus
     trim_vocabulary: bool = False  # output units only for the ids the corpus uses
 
