@@ -279,9 +279,12 @@ def generate_text(
     seed: int | None = None,
 ) -> str:
     """Continue the text ``prompt``: encode, :func:`generate`, decode (prompt included)."""
-    prompt_ids = tokenizer.encode(prompt)
-    ids = generate(model, config, prompt_ids, max_new_tokens, sampler, use_cache, seed)
-    return tokenizer.decode(ids)
+    from gpt_lesson.train import Checkpoint  # train does not import this module: no cycle
+
+    checkpoint = Checkpoint(model, config, vocabulary=None)
+    return generate_from_checkpoint(
+        checkpoint, tokenizer, prompt, max_new_tokens, sampler, use_cache, seed
+    )
 
 
 def generate_from_checkpoint(
