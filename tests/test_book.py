@@ -1,4 +1,7 @@
-"""The book builds offline to static HTML, and that HTML needs no network to read.
+"""The book builds offline to static HTML, that HTML needs no network to read, and the
+book has the shape the reader is promised: every chapter opens with its goals, what it
+builds on and how long it takes, and ends with a summary and exercises; every reference
+is cited; the appendices show what the code computes.
 
 One build (about 10 s) is shared by every test in this module. It runs the same
 command as ``make book`` but writes into a temporary folder:
@@ -21,6 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import nbformat
 import pytest
 import yaml
 
@@ -234,3 +238,79 @@ def test_every_image_exists(book):
 def test_bibliography_lists_the_gpt1_paper(book):
     text = (book["html"] / "book" / "references.html").read_text(encoding="utf8")
     assert "Improving language understanding by generative pre-training" in text
+
+
+def _chapter_notebooks() -> list[Path]:
+    return [
+        path
+        for name in _toc_docnames()
+        if (path := _source_of(name)) is not None and path.suffix == ".ipynb"
+    ]
+
+
+def _book_text() -> str:
+    """The prose of every page the toc lists: markdown files and notebooks' markdown cells."""
+    texts = []
+    for name in _toc_docnames():
+        path = _source_of(name)
+        if path.suffix == ".ipynb":
+            notebook = nbformat.read(path, as_version=4)
+            texts += [cell.source for cell in notebook.cells if cell.cell_type == "markdown"]
+        else:
+            texts.append(path.read_text(encoding="utf8"))
+    return "\n".join(texts)
+
+
+def test_every_reference_is_cited_from_the_text():
+    keys = re.findall(r"^@\w+\{([^,]+),", (REPO / "book" / "references.bib").read_text(), re.M)
+    cited = set()
+    for roles in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", _book_text()):
+        cited.update(key.strip() for key in roles.split(","))
+    assert keys, "book/references.bib has no entries"
+    uncited = sorted(set(keys) - cited)
+    assert not uncited, f"references.bib entries no page cites with {{cite:p}}: {uncited}"
+    unknown = sorted(cited - set(keys))
+    assert not unknown, f"cited keys missing from references.bib: {unknown}"
+
+
+@pytest.mark.parametrize("notebook", _chapter_notebooks(), ids=lambda path: path.stem)
+def test_every_chapter_opens_with_goals_and_time_and_ends_with_exercises(notebook):
+    cells = nbformat.read(notebook, as_version=4).cells
+    opening = cells[0].source
+    for part in ("**Learning goals.**", "**Builds on:**", "**Time on a 2-core CPU:**"):
+        assert part in opening, f"{notebook.name}'s first cell has no {part}"
+    assert "GPT_LESSON_PROFILE" in opening, f"{notebook.name} does not say how to switch profile"
+    assert "book/notation.md" in opening, f"{notebook.name} does not link the notation table"
+    headings = [
+        line for cell in cells for line in cell.source.splitlines() if line.startswith("## ")
+    ]
+    assert headings[-2:] == ["## Summary", "## Exercises"], (
+        f"{notebook.name} should end with '## Summary' then '## Exercises', not {headings[-2:]}"
+    )
+
+
+def test_presets_appendix_shows_what_the_code_computes(book):
+    from gpt_lesson.config import PRESETS, TRAINING
+    from gpt_lesson.model import parameter_count
+
+    text = (book["html"] / "book" / "presets.html").read_text(encoding="utf8")
+    cells = re.findall(r"<td><p>([^<]*)</p></td>", text)
+    for name, config in PRESETS.items():
+        assert f"{parameter_count(config):,}" in cells, f"{name}'s parameter count is not shown"
+    for name in TRAINING:
+        assert cells.count(name) >= 2, f"{name} is missing from the model or training table"
+
+
+def test_notation_table_has_the_papers_symbols(book):
+    text = (book["html"] / "book" / "notation.html").read_text(encoding="utf8")
+    for symbol in (
+        r"\mathcal{U}",
+        r"\mathcal{C}",
+        "W_e",
+        "W_p",
+        "W_y",
+        "h_l",
+        r"\lambda",
+        r"\Theta",
+    ):
+        assert symbol in text, f"the notation table has no {symbol}"

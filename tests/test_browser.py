@@ -1,0 +1,324 @@
+"""The built book, read as a reader reads it: in a real browser, from disk, offline.
+
+The module builds the book with the same command as ``make book`` (into ``book/_build``;
+Sphinx rebuilds only what changed), then opens every HTML page in headless Chromium
+(Debian's ``chromium`` package, driven by Playwright) with every request that is not a
+``file://`` URL aborted. For each page it records whether the page loaded, whether
+MathJax typeset all its math, whether every image decoded, where each link points and
+what the page tried to fetch, and saves a full-page screenshot under
+``book/_build/screenshots/`` (CI keeps them as artefacts). The tests below then judge
+those records, one property each.
+
+No browser is a failure, not a skip: ``.ci/run`` installs Chromium, and a test of what
+the reader sees that silently does not run would be worse than none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "book" / "_build"
+HTML = BUILD / "html"
+SCREENSHOTS = BUILD / "screenshots"
+CHROMIUM_VARIABLE = "GPT_LESSON_CHROMIUM"
+BUILD_COMMAND = [
+    "build",
+    ".",
+    "--config",
+    "book/_config.yml",
+    "--toc",
+    "book/_toc.yml",
+    "--path-output",
+    "book",
+]
+PAGE_TIMEOUT_MS = 30_000
+
+# TeX that reached the reader as text: delimiters MathJax never saw (it did not run, or
+# the parser missed them), and math flattened to its source, as a title with "$L_1$"
+# becomes "L_1" where Sphinx uses it as link text.
+RAW_MATH = re.compile(
+    r"\\\(|\\\)|\\\[|\\\]|\$\$|(?<![\w$])\$[^$\s][^$\n]*\$(?![\w$])"
+    r"|\b[A-Za-z]_\{?[A-Za-z0-9]"
+)
+
+# The page's title (the browser tab) and its visible text, without code, outputs and
+# typeset math: where raw TeX would be a bug.
+PROSE_TEXT = """() => {
+  const skip = "pre, code, script, style, mjx-container, .cell_output, .highlight, .math";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const parent = node.parentElement;
+    if (!parent.closest(skip) && parent.checkVisibility()) texts.push(node.textContent);
+  }
+  return [document.title, ...texts].join("\\n");
+}"""
+
+MATH_STATE = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const blocks = Array.from(document.querySelectorAll("div.math, span.math"));
+  return {
+    blocks: blocks.length,
+    untypeset: blocks.filter((b) => !b.querySelector("mjx-container")).length,
+    containers: document.querySelectorAll("mjx-container").length,
+    errors: Array.from(document.querySelectorAll("mjx-merror")).map((e) => e.textContent),
+  };
+}"""
+
+IMAGES = """() => Array.from(document.images).map((img) => ({
+  src: img.getAttribute("src"),
+  loaded: img.complete && img.naturalWidth > 0,
+}))"""
+
+LINKS = """() => Array.from(document.querySelectorAll("a[href]")).map((a) => a.href)"""
+
+
+@dataclass
+class PageReport:
+    """What the browser saw on one page."""
+
+    name: str
+    loaded: bool = False
+    error: str = ""
+    math: dict = field(default_factory=dict)
+    raw_math: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+
+
+def _chromium() -> Path:
+    """Debian's Chromium, or the one named by GPT_LESSON_CHROMIUM; fails if there is none."""
+    named = os.environ.get(CHROMIUM_VARIABLE)
+    found = named or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found or not Path(found).is_file():
+        pytest.fail(
+            "No Chromium to test the book in. Install Debian's package "
+            "(`apt-get install -y chromium`, as .ci/run does) or point "
+            f"{CHROMIUM_VARIABLE} at a Chromium or Chrome binary."
+        )
+    return Path(found)
+
+
+def _build_book() -> None:
+    """``make book``'s build command, run by this interpreter's jupyter-book."""
+    script = Path(sys.executable).with_name("jupyter-book")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "jupyter_book"]
+    result = subprocess.run(
+        [*command, *BUILD_COMMAND],
+        cwd=REPO,
+        env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"book build failed:\n{(result.stdout + result.stderr)[-4000:]}"
+
+
+def _pages() -> list[Path]:
+    skipped = {"_static", "_sources", "_images"}
+    return sorted(
+        page for page in HTML.rglob("*.html") if not skipped & set(page.relative_to(HTML).parts)
+    )
+
+
+def _screenshot_path(name: str) -> Path:
+    return SCREENSHOTS / (name.replace("/", "__").removesuffix(".html") + ".png")
+
+
+def _watch(page: Page, report: PageReport) -> None:
+    """Cut the network for ``page`` and note what it requests, fails to load, or throws."""
+
+    def cut_the_network(route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            report.blocked.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    def note_failure(request) -> None:
+        if request.url.startswith("file:"):
+            report.failed.append(request.url)
+
+    page.route("**/*", cut_the_network)
+    page.on("requestfailed", note_failure)
+    page.on("pageerror", lambda error: report.script_errors.append(str(error)))
+
+
+def _visit(page: Page, path: Path, report: PageReport) -> None:
+    """Load one page, wait for MathJax, record what the reader would see, screenshot it."""
+    page.goto(path.as_uri(), wait_until="load", timeout=PAGE_TIMEOUT_MS)
+    report.loaded = True
+    page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+    report.math = page.evaluate(MATH_STATE)
+    report.raw_math = RAW_MATH.findall(page.evaluate(PROSE_TEXT))
+    report.images = page.evaluate(IMAGES)
+    report.links = page.evaluate(LINKS)
+    report.screenshot = _screenshot_path(report.name)
+    page.screenshot(path=report.screenshot, full_page=True)
+
+
+def _browse(chromium: Path) -> dict[str, PageReport]:
+    """Open every page of the built book in Chromium with the network cut."""
+    reports: dict[str, PageReport] = {}
+    with sync_playwright() as playwright:
+        # --no-sandbox: Chromium refuses to start its sandbox as root (CI runs as root).
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        for path in _pages():
+            report = PageReport(name=path.relative_to(HTML).as_posix())
+            reports[report.name] = report
+            page = context.new_page()
+            _watch(page, report)
+            try:
+                _visit(page, path, report)
+            except PlaywrightError as error:
+                report.error = str(error).splitlines()[0]
+            page.close()
+        browser.close()
+    return reports
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, PageReport]:
+    chromium = _chromium()
+    _build_book()
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    found = _browse(chromium)
+    assert found, f"no HTML pages found under {HTML}"
+    return found
+
+
+class _Anchors(HTMLParser):
+    """The ids (and old-style names) a page defines: the targets of #fragment links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if key == "id" or (tag == "a" and key == "name"):
+                self.anchors.add(value or "")
+
+
+def _anchors(path: Path, cache: dict[Path, set[str]]) -> set[str]:
+    if path not in cache:
+        parser = _Anchors()
+        parser.feed(path.read_text(encoding="utf8"))
+        cache[path] = parser.anchors
+    return cache[path]
+
+
+def _broken(link: str, cache: dict[Path, set[str]]) -> str | None:
+    """Why an internal link does not resolve, or None if it does."""
+    parts = urlsplit(link)
+    target = Path(unquote(parts.path))
+    if target.is_dir():
+        target = target / "index.html"
+    if not target.is_file():
+        return f"{link}: no file {target}"
+    fragment = unquote(parts.fragment)
+    if fragment and target.suffix == ".html" and fragment not in _anchors(target, cache):
+        return f"{link}: no element with id {fragment!r} in {target.name}"
+    return None
+
+
+def _problems(reports: dict[str, PageReport], check) -> list[str]:
+    return [f"{name}: {problem}" for name, r in reports.items() for problem in check(r)]
+
+
+def test_every_chapter_and_appendix_was_opened(reports):
+    names = set(reports)
+    for expected in (
+        "book/intro.html",
+        "notebooks/01_tokenization.html",
+        "notebooks/02_model.html",
+        "notebooks/03_pretraining.html",
+        "book/notation.html",
+        "book/presets.html",
+        "book/references.html",
+    ):
+        assert expected in names, f"{expected} is not in the built book: {sorted(names)}"
+
+
+def test_every_page_loads_without_script_errors(reports):
+    problems = _problems(
+        reports,
+        lambda r: (
+            [r.error or "did not load"] * (not r.loaded)
+            + [f"script error: {e}" for e in r.script_errors]
+        ),
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_no_page_reaches_for_the_network(reports):
+    problems = _problems(reports, lambda r: [f"requested {url}" for url in r.blocked])
+    assert not problems, "pages that need the network:\n" + "\n".join(problems)
+
+
+def test_every_local_file_a_page_requests_exists(reports):
+    problems = _problems(reports, lambda r: [f"failed to load {url}" for url in r.failed])
+    assert not problems, "\n".join(problems)
+
+
+def test_math_is_typeset_by_mathjax(reports):
+    def check(r: PageReport) -> list[str]:
+        found = []
+        if r.math.get("untypeset"):
+            found.append(f"{r.math['untypeset']} of {r.math['blocks']} math blocks not typeset")
+        found += [f"MathJax error: {error}" for error in r.math.get("errors", [])]
+        found += [f"raw TeX left in the text: {raw!r}" for raw in r.raw_math]
+        return found
+
+    problems = _problems(reports, check)
+    assert not problems, "\n".join(problems)
+    # The pages known to carry math really were typeset (a broken MathJax leaves zero).
+    for name in ("book/intro.html", "book/notation.html", "notebooks/02_model.html"):
+        assert reports[name].math.get("containers", 0) > 10, f"{name}: {reports[name].math}"
+
+
+def test_every_image_loads(reports):
+    problems = _problems(
+        reports, lambda r: [f"image did not load: {i['src']}" for i in r.images if not i["loaded"]]
+    )
+    assert not problems, "\n".join(problems)
+    assert reports["notebooks/02_model.html"].images, "chapter 2 shows no figure"
+
+
+def test_every_internal_link_resolves(reports):
+    cache: dict[Path, set[str]] = {}
+
+    def check(r: PageReport) -> list[str]:
+        internal = [link for link in r.links if link.startswith("file:")]
+        return [problem for link in internal if (problem := _broken(link, cache))]
+
+    problems = _problems(reports, check)
+    assert not problems, "broken links:\n" + "\n".join(problems)
+
+
+def test_a_screenshot_of_every_page_is_saved(reports):
+    for name, report in reports.items():
+        assert report.screenshot and report.screenshot.is_file(), f"no screenshot of {name}"
+        assert report.screenshot.stat().st_size > 10_000, f"{report.screenshot} looks empty"
