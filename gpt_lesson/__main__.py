@@ -1,7 +1,8 @@
-"""Command line: ``python -m gpt_lesson pretrain|generate ...``.
+"""Command line: ``python -m gpt_lesson pretrain|generate|finetune ...``.
 
 python -m gpt_lesson pretrain --preset lesson --out runs/lesson
 python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --sampler top_p
+python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ from gpt_lesson.config import PRESETS, TRAINING, get_preset
 
 
 def pretrain(args: argparse.Namespace) -> None:
+    from gpt_lesson.distribute import make_strategy
     from gpt_lesson.tokenizer import load_gpt2_tokenizer
     from gpt_lesson.train import load_shakespeare
     from gpt_lesson.train import pretrain as run
 
+    strategy = make_strategy(args.strategy)  # first: multiworker sets TensorFlow up at start
     config = get_preset(args.preset)
     train = TRAINING[args.preset]
     changes = {"epochs": args.epochs, "max_minutes": args.minutes, "seed": args.seed}
     train = dataclasses.replace(train, **{k: v for k, v in changes.items() if v is not None})
     tokenizer = load_gpt2_tokenizer()
+    data = load_shakespeare(tokenizer)
     summary = run(
-        config, train, load_shakespeare(tokenizer), tokenizer, args.out or f"runs/{args.preset}"
+        config, train, data, tokenizer, args.out or f"runs/{args.preset}", strategy=strategy
     )
     print(json.dumps(summary, indent=2))
 
@@ -52,6 +56,34 @@ def generate(args: argparse.Namespace) -> None:
     print(text)
 
 
+def finetune(args: argparse.Namespace) -> None:
+    from gpt_lesson.cola import EVALUATION_SPLITS, prepare_cola, pretrained_checkpoint, run_once
+    from gpt_lesson.finetune import FinetuneConfig
+    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+
+    tokenizer = load_gpt2_tokenizer()
+    data = prepare_cola(pretrained_checkpoint(args.checkpoint, tokenizer), tokenizer)
+    changes = {
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "epochs": args.epochs,
+        "lm_weight": args.lm_weight,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+    }
+    config = FinetuneConfig(
+        pretrained=not args.no_pretraining, **{k: v for k, v in changes.items() if v is not None}
+    )
+    record = run_once(data, config)
+    for name in EVALUATION_SPLITS:
+        print(f"{name:18} MCC {record[name]['mcc']:.3f}  accuracy {record[name]['accuracy']:.3f}")
+    summary = {k: record[k] for k in ("config", "steps", "minutes")}
+    summary.update(
+        {k: {m: record[k][m] for m in ("mcc", "accuracy", "confusion")} for k in EVALUATION_SPLITS}
+    )
+    print(json.dumps(summary, indent=2))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m gpt_lesson", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
     train.add_argument("--minutes", type=float, help="stop after the epoch that passes this")
     train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        default="default",
+        help="tf.distribute: one device, all local GPUs, or the machines in TF_CONFIG",
+    )
     train.set_defaults(run=pretrain)
 
     sample = commands.add_parser("generate", help="continue a prompt with a trained model")
@@ -74,6 +112,22 @@ def main(argv: list[str] | None = None) -> None:
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(run=generate)
+
+    tune = commands.add_parser("finetune", help="fine-tune on a task with L3 = L2 + λ·L1")
+    tune.add_argument("--task", choices=["cola"], default="cola")
+    tune.add_argument(
+        "--checkpoint",
+        default="runs/chapter3-lesson",
+        help="a run folder written by pretrain; pre-trained there first if it holds none",
+    )
+    tune.add_argument("--lm-weight", type=float, help="λ, the weight of L1 (paper: 0.5)")
+    tune.add_argument("--learning-rate", type=float)
+    tune.add_argument("--batch-size", type=int)
+    tune.add_argument("--epochs", type=int)
+    tune.add_argument("--seed", type=int)
+    tune.add_argument("--max-steps", type=int, help="stop after this many steps (quick checks)")
+    tune.add_argument("--no-pretraining", action="store_true", help="start from random weights")
+    tune.set_defaults(run=finetune)
 
     args = parser.parse_args(argv)
     args.run(args)

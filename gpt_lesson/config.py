@@ -91,6 +91,7 @@ class TrainConfig:
     max_minutes: float | None = None  # stop at the first batch past this; the epoch closes
     max_steps_per_epoch: int | None = None  # cap for quick runs; None: whole corpus
     trim_vocabulary: bool = False  # output units only for the ids the corpus uses
+    save_every: int = 200  # batches between saves of the resume state (and every epoch end)
 
 
 TRAINING: dict[str, TrainConfig] = {

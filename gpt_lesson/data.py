@@ -112,6 +112,44 @@ def read_text(name: str = "shakespeare") -> str:
     return fetch(name).read_text(encoding="utf-8")
 
 
+# CoLA 1.1's public splits. The test labels are not public (GLUE scores them on its
+# server), so the book tests on the in-domain dev set and tunes on a split of train.
+COLA_SPLITS = {
+    "train": "in_domain_train.tsv",  # 8,551 sentences
+    "dev": "in_domain_dev.tsv",  # 527 sentences, same 17 sources as train
+    "dev_out_of_domain": "out_of_domain_dev.tsv",  # 516 sentences, 6 other sources
+}
+
+
+@dataclass(frozen=True)
+class LabelledSentences:
+    """Sentences with a 0/1 label each (CoLA: 1 = acceptable, 0 = unacceptable)."""
+
+    sentences: tuple[str, ...]
+    labels: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+
+def read_cola(split: str = "train") -> LabelledSentences:
+    """One CoLA split from the raw TSV files: source, label, original mark, sentence."""
+    if split not in COLA_SPLITS:
+        raise ValueError(f"Unknown CoLA split {split!r}; known splits: {', '.join(COLA_SPLITS)}.")
+    path = fetch("cola") / "raw" / COLA_SPLITS[split]
+    sentences, labels = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split("\t")
+        if len(fields) != 4 or fields[1] not in ("0", "1"):
+            raise ValueError(
+                f"{path}, line {number}: expected 4 tab-separated fields with a 0/1 label, got "
+                f"{line!r}. Delete {path.parent.parent} and fetch('cola') unpacks it again."
+            )
+        labels.append(int(fields[1]))
+        sentences.append(fields[3])
+    return LabelledSentences(tuple(sentences), tuple(labels))
+
+
 def _fetch_into(source: Source, path: Path) -> None:
     """Fill ``path`` from the mirror or the origin; only a file with the right hash lands."""
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:

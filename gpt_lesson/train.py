@@ -6,12 +6,17 @@ One run writes into its own folder:
 - ``vocabulary.json``: the GPT-2 ids the model's outputs stand for, when trimmed;
 - ``model.weights.h5``: the weights after the last finished epoch (written atomically);
 - ``history.csv``: loss, accuracy, validation loss and bits per character per epoch;
-- ``backup/``: Keras' ``BackupAndRestore`` state, so a killed run resumes where it was;
+- ``resume.npz``: the whole training state, so a killed run resumes exactly where it was
+  (see ``gpt_lesson.resume``);
 - ``summary.json``: what the run reached, written when it ends.
+
+Under a ``tf.distribute`` strategy (``gpt_lesson.distribute``) the model and optimizer
+are built in its scope and ``fit`` splits every batch across the replicas.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -25,9 +30,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gpt_lesson import pipeline
+from gpt_lesson import pipeline, resume
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
+from gpt_lesson.distribute import run_folder
 from gpt_lesson.model import build_gpt
 from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character
 from gpt_lesson.tokenizer import GPT2Tokenizer
@@ -181,6 +187,47 @@ def save_weights_atomically(model: keras.Model, path: Path) -> None:
         raise
 
 
+def check_corpus(data: LMData, config: GPTConfig) -> None:
+    """Refuse texts too short to learn from: training needs one whole window (a context and
+    the token after it), validation one (input, label) pair."""
+    window = config.sequence_length + 1
+    if len(data.train_ids) < window:
+        raise ValueError(
+            f"The training text is {len(data.train_ids)} tokens long, shorter than one window "
+            f"of sequence_length + 1 = {window} tokens (a context and the next token). Use a "
+            "longer text, or a model with a shorter context (the quick preset's is 32)."
+        )
+    if len(data.validation_ids) < 2:
+        raise ValueError(
+            f"The validation text is {len(data.validation_ids)} tokens long; it needs at least "
+            "2 for one (input, label) pair. Use a longer text (validation is its last 10%)."
+        )
+
+
+def check_same_run(folder: Path, config: GPTConfig) -> None:
+    """Refuse to resume (and so overwrite) a run folder that holds a model of another shape."""
+    path = folder / "config.json"
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))["model"]
+    changed = {k: (v, getattr(config, k)) for k, v in saved.items() if getattr(config, k) != v}
+    if changed:
+        what = ", ".join(f"{k}: {old} there, {new} now" for k, (old, new) in changed.items())
+        raise ValueError(
+            f"{folder} holds a run of another model ({what}), so it cannot be resumed with "
+            "this one and was left untouched. Train into a new folder (--out), or delete "
+            f"{folder} to start over."
+        )
+
+
+def last_epoch_logs(path: Path) -> dict[str, float]:
+    """The last row of ``history.csv`` as numbers (empty when no epoch has finished)."""
+    if not path.exists():
+        return {}
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    return {k: float(v) for k, v in rows[-1].items() if k != "epoch"} if rows else {}
+
+
 def save_run_config(folder: Path, config: GPTConfig, train: TrainConfig) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train)}
@@ -210,7 +257,14 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config = GPTConfig(**record["model"])
     model = build_gpt(config)
-    model.load_weights(folder / "model.weights.h5")
+    try:
+        model.load_weights(folder / "model.weights.h5")
+    except ValueError as error:
+        raise ValueError(
+            f"{folder / 'model.weights.h5'} does not fit the model of {folder / 'config.json'} "
+            f"({config}): the weights were saved by a model of another shape. Keep each "
+            "run's weights with the config.json written beside them, or train again."
+        ) from error
     vocabulary_file = folder / "vocabulary.json"
     vocabulary = Vocabulary.load(vocabulary_file) if vocabulary_file.exists() else None
     return Checkpoint(model, config, vocabulary)
@@ -223,9 +277,9 @@ def run_callbacks(
     pad_id: int,
     train: TrainConfig,
 ) -> list[keras.callbacks.Callback]:
-    """Backup for resuming, exact validation numbers, the atomic checkpoint, the history."""
+    """Exact validation numbers, the atomic checkpoint, the history (the resume state is
+    saved by ``resume.fit_resumably``, after these)."""
     return [
-        keras.callbacks.BackupAndRestore(str(folder / "backup"), save_freq="epoch"),
         ValidationBitsPerCharacter(
             validation_set, data.validation_characters, pad_id, train.jit_compile
         ),
@@ -242,40 +296,52 @@ def pretrain(
     folder: str | Path,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Train a fresh model (or resume the run in ``folder``) and return its summary.
 
-    ``callbacks`` are added after the run's own (backup, validation, checkpoint, history).
+    ``callbacks`` are added after the run's own (validation, checkpoint, history).
+    ``strategy`` (default: the current one, a single device) decides where training runs;
+    ``train.batch_size`` is the global batch, split across its replicas.
     """
-    folder = Path(folder)
+    strategy = strategy or tf.distribute.get_strategy()
+    folder = run_folder(Path(folder), strategy)
     folder.mkdir(parents=True, exist_ok=True)
+    check_corpus(data, config)
     keras.utils.set_random_seed(train.seed)
     train_ids, validation_ids, pad = data.train_ids, data.validation_ids, tokenizer.pad_id
+    vocabulary = None
     if train.trim_vocabulary:
         specials = (tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id)
         vocabulary = Vocabulary.used_by(train_ids, validation_ids, always=specials)
-        vocabulary.save(folder / "vocabulary.json")
         config = dataclasses.replace(config, vocab_size=vocabulary.size)
         train_ids, validation_ids = (
             vocabulary.compact(train_ids),
             vocabulary.compact(validation_ids),
         )
         pad = int(vocabulary.compact(np.array([pad]))[0])
-    train_set = pipeline.lm_windows(
-        train_ids, config.sequence_length, train.batch_size, pad, shuffle=True, seed=train.seed
-    ).repeat()
+
+    def make_train_set() -> tf.data.Dataset:
+        return pipeline.lm_windows(
+            train_ids, config.sequence_length, train.batch_size, pad, shuffle=True, seed=train.seed
+        ).repeat()
+
     validation_set = pipeline.lm_windows(
         validation_ids, config.sequence_length, train.batch_size, pad, shuffle=False
     )
     steps = steps_per_epoch(len(train_ids), config, train)
 
-    model = build_gpt(config)
-    model.compile(
-        optimizer=make_optimizer(model, train, total_steps=steps * train.epochs),
-        loss=MaskedLMLoss(pad),
-        metrics=[MaskedAccuracy(pad)],
-        jit_compile=train.jit_compile,
-    )
+    with strategy.scope():
+        model = build_gpt(config)
+        model.compile(
+            optimizer=make_optimizer(model, train, total_steps=steps * train.epochs),
+            loss=MaskedLMLoss(pad),
+            metrics=[MaskedAccuracy(pad)],
+            jit_compile=train.jit_compile,
+        )
+    check_same_run(folder, config)  # before anything in the folder is written
+    if vocabulary is not None:
+        vocabulary.save(folder / "vocabulary.json")
     save_run_config(folder, config, train)
     callbacks = [
         *run_callbacks(folder, validation_set, data, pad, train),
@@ -285,16 +351,15 @@ def pretrain(
         callbacks.append(TimeLimit(train.max_minutes))
 
     start = time.monotonic()
-    history = model.fit(
-        train_set, epochs=train.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose
+    histories = resume.fit_resumably(
+        model, make_train_set, folder, train.epochs, steps, train.save_every, callbacks, verbose
     )
-    last = {key: values[-1] for key, values in history.history.items()}
     summary = {
-        "epochs_run": len(history.epoch),
+        "epochs_run": sum(len(history.epoch) for history in histories),
         "steps_per_epoch": steps,
         "minutes": (time.monotonic() - start) / 60.0,
         "parameters": model.count_params(),
-        **{key: float(value) for key, value in last.items()},
+        **last_epoch_logs(folder / "history.csv"),
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
