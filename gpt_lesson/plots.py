@@ -181,3 +181,110 @@ def plot_training_curves(
     bits.legend(loc="upper right")
     figure.tight_layout()
     return figure
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], title: str) -> Figure:
+    """Counts ``matrix[true, predicted]`` as a heatmap, every cell annotated with its count.
+
+    The image's array is ``matrix`` itself: rows are the labels, columns the predictions.
+    """
+    matrix = np.asarray(matrix)
+    if matrix.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"a {matrix.shape} matrix for {len(class_names)} class names.")
+    figure, axes = plt.subplots(figsize=(4.2, 3.6))
+    axes.imshow(matrix, cmap="Blues", vmin=0)
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > 0.6 * matrix.max() else "black"
+        axes.text(column, row, f"{count:,}", ha="center", va="center", color=colour)
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, class_names)
+    axes.set_yticks(ticks, class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true label")
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_ablation(rows: list[dict], splits: dict[str, str], metric_name: str = "MCC") -> Figure:
+    """Grouped bars: one group per row of the table, one bar per split, mean ± std.
+
+    ``rows`` hold ``"row"`` and, for each key of ``splits`` (split -> legend label),
+    ``{split}_mean`` and ``{split}_std``; the error bars are the standard deviations.
+    """
+    figure, axes = plt.subplots(figsize=(9, 4))
+    positions = np.arange(len(rows))
+    width = 0.8 / len(splits)
+    for index, (split, label) in enumerate(splits.items()):
+        means = [row[f"{split}_mean"] for row in rows]
+        errors = [row[f"{split}_std"] for row in rows]
+        offset = (index - (len(splits) - 1) / 2) * width
+        axes.bar(positions + offset, means, width, yerr=errors, capsize=4, label=label)
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.set_xticks(positions, [row["row"] for row in rows], fontsize=9)
+    axes.set_ylabel(f"{metric_name} (mean ± std over seeds)")
+    axes.set_title("Ablation on CoLA")
+    axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def plot_finetuning_curves(curves: dict[str, list[dict]]) -> Figure:
+    """Left: training L2 and L1 (Keras' running means within each epoch) against the step.
+    Right: validation MCC against the step. One colour per run name in ``curves``."""
+    figure, (losses, mcc) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, (name, points) in enumerate(curves.items()):
+        steps = [point["step"] for point in points]
+        colour = f"C{index}"
+        losses.plot(steps, [p["train_l2"] for p in points], "o-", color=colour, label=f"{name}: L2")
+        losses.plot(
+            steps, [p["train_l1"] for p in points], "s--", color=colour, label=f"{name}: L1"
+        )
+        mcc.plot(steps, [p["val_mcc"] for p in points], "o-", color=colour, label=name)
+    losses.set_xlabel("training step")
+    losses.set_ylabel("loss (nats)")
+    losses.set_title("Training losses (running mean within the epoch)")
+    losses.legend(fontsize=7)
+    mcc.axhline(0.0, color="grey", linewidth=0.6, linestyle="--")
+    mcc.set_xlabel("training step")
+    mcc.set_ylabel("validation MCC")
+    mcc.set_title("Validation MCC (split carved from train)")
+    mcc.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def moving_average(values, window: int) -> np.ndarray:
+    """The mean of each ``window`` consecutive values (shorter series are returned as is)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < window:
+        return values
+    return np.convolve(values, np.ones(window) / window, mode="valid")
+
+
+def plot_recipe_curves(
+    runs: dict[str, list], unigram_loss: float, majority_share: float, window: int = 20
+) -> Figure:
+    """Per-step loss and masked accuracy of training recipes, ``window``-step means.
+
+    ``runs`` maps a recipe's name to its runs (objects with ``loss`` and ``accuracy``
+    sequences, one per seed): the line is the mean over seeds, the band their range. The
+    dashed lines are what a model that ignores its context gets: the unigram entropy of
+    the labels and the share of the commonest label.
+    """
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, (name, seeds) in enumerate(runs.items()):
+        for axes, field in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+            smooth = np.array([moving_average(getattr(run, field), window) for run in seeds])
+            steps = np.arange(smooth.shape[1]) + min(window, len(getattr(seeds[0], field)))
+            axes.plot(steps, smooth.mean(axis=0), color=f"C{index}", label=name)
+            axes.fill_between(steps, smooth.min(0), smooth.max(0), color=f"C{index}", alpha=0.2)
+    loss_axes.axhline(unigram_loss, color="black", linestyle="--", label="unigram entropy")
+    accuracy_axes.axhline(majority_share, color="black", linestyle="--", label="majority label")
+    loss_axes.set_ylabel("training loss (nats per token)")
+    accuracy_axes.set_ylabel("masked accuracy")
+    for axes in (loss_axes, accuracy_axes):
+        axes.set_xlabel("training step")
+    accuracy_axes.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
