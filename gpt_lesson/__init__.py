@@ -9,8 +9,13 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``model``: ``build_gpt`` from KerasHub layers and its parameter count (2);
 - ``objectives``: the masked LM loss, accuracy, perplexity, bits per character (3);
 - ``vocabulary``: a vocabulary trimmed to the ids a corpus uses (3);
-- ``train``: AdamW, warmup + cosine, checkpoints, resume (3);
+- ``train``: AdamW, warmup + cosine, checkpoints (3);
+- ``resume``: the run state that lets a killed run continue exactly (3);
+- ``distribute``: ``tf.distribute`` strategies, from one CPU to many machines (appendix);
 - ``generate``: the key/value cache and KerasHub's samplers (3);
+- ``blog``: the seed's code path, faithfully, and its one-factor recipes (4);
+- ``diagnostics``: checks for a model whose metric does not move (4);
+- ``finetune`` and ``cola``: L3 = L2 + λ·L1 on CoLA, and the ablation (5);
 - ``plots``: the book's figures.
 """
 

@@ -15,6 +15,7 @@ trains a recipe for a number of steps and returns its per-step curves.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import time
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ SMALL = GPTConfig(
 )
 TINY = GPTConfig(sequence_length=64, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32)
 PLANS: dict[str, Plan] = {
-    "default": Plan(SMALL, steps=400, seeds=(0, 1), full_config=PRESETS["blog"], full_steps=100),
+    "default": Plan(SMALL, steps=250, seeds=(0, 1), full_config=PRESETS["blog"], full_steps=100),
     "quick": Plan(TINY, steps=12, seeds=(0,), full_config=TINY, full_steps=6),
 }
 
@@ -336,10 +337,9 @@ def run_recipe(
     }
     if cache is not None:
         path = Path(cache) / f"{name}-seed{seed}-steps{steps}.json"
-        if path.exists():
-            record = json.loads(path.read_text(encoding="utf-8"))
-            if record["key"] == key:
-                return Curves.from_record(record["curves"])
+        cached = _cached_run(Path(cache), name, seed, steps, key)
+        if cached is not None:
+            return cached
     start = time.monotonic()
     windows = frame(ids, recipe, trim_vocabulary)
     _, log = train_recipe(recipe, config, windows, steps, seed, jit_compile)
@@ -350,3 +350,25 @@ def run_recipe(
         record = {"key": key, "curves": dataclasses.asdict(curves)}
         path.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return curves
+
+
+def _cached_run(folder: Path, name: str, seed: int, steps: int, key: dict) -> Curves | None:
+    """A stored run of ``name`` with this key and at least ``steps`` steps, cut to ``steps``.
+
+    Cutting is exact: nothing in a run depends on how many steps it will take (the data
+    order, the dropout draws and the learning rate of step t are the same), so the first
+    ``steps`` steps of a longer run are the shorter run.
+    """
+    for path in sorted(folder.glob(f"{glob.escape(name)}-seed{seed}-steps*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        curves = Curves.from_record(record["curves"])
+        if record["key"] == key and len(curves.loss) >= steps:
+            return dataclasses.replace(
+                curves,
+                loss=curves.loss[:steps],
+                accuracy=curves.accuracy[:steps],
+                seconds=curves.seconds
+                * steps
+                / len(curves.loss),  # an estimate: the share of steps
+            )
+    return None

@@ -285,6 +285,8 @@ def learning_rate_range(
 
     Fails if the loss never falls below its starting value.
     """
+    if len(batches) < 10:
+        raise ValueError(f"The range test needs at least 10 batches, got {len(batches)}.")
     rates = np.geomspace(lowest, highest, len(batches))
     optimizer = keras.optimizers.Adam(learning_rate=float(rates[0]))
     step = _train_step(model, optimizer, loss_fn)
