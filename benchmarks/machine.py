@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 
 
-def describe_machine() -> dict[str, str | int]:
-    """CPU model, core count and library versions: what a reader needs to compare."""
+def describe_machine() -> dict[str, object]:
+    """CPU model, core count, library versions and the load average (1, 5 and 15 minutes):
+    what a reader needs to compare, and how busy the machine was when it was measured."""
     import keras
     import keras_hub
     import tensorflow as tf
@@ -28,6 +29,7 @@ def describe_machine() -> dict[str, str | int]:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "keras_hub": keras_hub.__version__,
+        "load average (1, 5, 15 min)": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -1,7 +1,9 @@
 """Run the benchmarks, print a table, and store the results with the machine's description.
 
-python -m benchmarks            # the full run
-python -m benchmarks --quick    # a few minutes: smaller inputs, same measurements
+python -m benchmarks                  # the full run
+python -m benchmarks --quick          # a few minutes: fewer steps, same measurements
+python -m benchmarks --only training_step
+python -m benchmarks --suite          # the whole test command, timed (several minutes)
 """
 
 from __future__ import annotations
@@ -9,12 +11,20 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import tokenization
+from benchmarks import generation, memory, quality, suite, tokenization, training_step
 from benchmarks.machine import describe_machine
 
-BENCHMARKS = {"tokenization": tokenization.run}
+BENCHMARKS: dict[str, Callable[[bool], object]] = {
+    "training_step": training_step.run,
+    "generation": generation.run,
+    "memory": memory.run,
+    "quality": quality.run,
+    "tokenization": tokenization.run,
+}
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -31,25 +41,36 @@ def format_table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def save(name: str, quick: bool, machine: dict, result: object, stamp: str) -> Path:
+    """Write one benchmark's result with the machine (and the load it ran under) as JSON."""
+    record = {"benchmark": name, "quick": quick, "machine": machine}
+    record.update(result if isinstance(result, dict) else {"rows": result})
+    record["load average after (1, 5, 15 min)"] = [round(x, 2) for x in os.getloadavg()]
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{stamp}-{name}{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller inputs, a few minutes")
-    parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run one benchmark")
+    parser.add_argument("--quick", action="store_true", help="fewer steps, a few minutes")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), nargs="+", help="run only these")
+    parser.add_argument("--suite", action="store_true", help="time the whole test command")
     args = parser.parse_args()
 
-    machine = describe_machine()
-    print(f"machine: {machine}")
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
-    for name, run in BENCHMARKS.items():
-        if args.only and name != args.only:
+    chosen = {"suite": suite.run} if args.suite else BENCHMARKS
+    for name, run in chosen.items():
+        if args.only and name not in args.only:
             continue
-        rows = run(quick=args.quick)
+        machine = describe_machine()  # the load average just before this benchmark
+        print(f"machine: {machine}", flush=True)
+        result = run(args.quick)
+        rows = result["rows"] if isinstance(result, dict) else result
         print(f"\n## {name}{' (quick)' if args.quick else ''}\n\n{format_table(rows)}")
-        path = RESULTS / f"{stamp}-{name}{'-quick' if args.quick else ''}.json"
-        record = {"benchmark": name, "quick": args.quick, "machine": machine, "rows": rows}
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        print(f"\nwritten to {path.relative_to(RESULTS.parent.parent)}")
+        path = save(name, args.quick, machine, result, stamp)
+        print(f"\nwritten to {path.relative_to(RESULTS.parent.parent)}\n", flush=True)
 
 
 if __name__ == "__main__":

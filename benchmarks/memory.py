@@ -1,0 +1,118 @@
+"""Peak resident memory of pre-training, measured; and the gpt1 preset's, estimated.
+
+Each preset trains a few steps in a fresh Python process as ``gpt_lesson.train.pretrain``
+sets it up (``build_gpt``, AdamW, ``MaskedLMLoss``, the preset's batch size, XLA and
+vocabulary trimming as its ``TrainConfig`` says, the book's pipeline), without the
+validation pass; the process reports its own peak resident set size (``ru_maxrss``),
+once after the imports (TensorFlow's floor) and once after training.
+
+python -m benchmarks.memory PRESET STEPS   # one measurement, printed as JSON
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import estimate
+from benchmarks.flops import training_flops_per_token
+from gpt_lesson.config import PRESETS, TRAINING
+from gpt_lesson.model import parameter_count
+
+PRESETS_MEASURED = ("blog", "lesson")
+PAPER_BATCH = 64  # GPT-1: minibatches of 64 sequences of 512 tokens
+GPU_TFLOPS = {  # dense peaks from NVIDIA's A100 datasheet, at an assumed 40% MFU
+    "A100, bfloat16 (312 TFLOP/s peak, 40% MFU)": 312 * 0.4,
+    "A100, TF32 (156 TFLOP/s peak, 40% MFU)": 156 * 0.4,
+}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pretrain_steps(preset: str, steps: int) -> dict[str, float]:
+    """Train ``preset`` for ``steps`` steps in this process; peak RSS before and after."""
+    import keras
+    import numpy as np
+
+    from benchmarks.training_step import corpus_ids
+    from gpt_lesson import pipeline
+    from gpt_lesson.blog import END_ID, PAD_ID, START_ID
+    from gpt_lesson.model import build_gpt
+    from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss
+    from gpt_lesson.train import make_optimizer
+    from gpt_lesson.vocabulary import Vocabulary
+
+    floor = peak_rss_mib()
+    config, train = PRESETS[preset], TRAINING[preset]
+    ids, pad = corpus_ids(), PAD_ID
+    if train.trim_vocabulary:
+        vocabulary = Vocabulary.used_by(ids, always=(PAD_ID, START_ID, END_ID))
+        ids, pad = vocabulary.compact(ids), int(vocabulary.compact(np.array([PAD_ID]))[0])
+        config = dataclasses.replace(config, vocab_size=vocabulary.size)
+    keras.utils.set_random_seed(0)
+    model = build_gpt(config)
+    model.compile(
+        optimizer=make_optimizer(model, train, total_steps=1000),
+        loss=MaskedLMLoss(pad),
+        metrics=[MaskedAccuracy(pad)],
+        jit_compile=train.jit_compile,
+    )
+    dataset = pipeline.lm_windows(ids, config.sequence_length, train.batch_size, pad, True)
+    model.fit(dataset.repeat(), epochs=1, steps_per_epoch=steps, verbose=0)
+    return {
+        "after imports MiB": round(floor),
+        "peak MiB": round(peak_rss_mib()),
+        "parameters": model.count_params(),
+        "batch": train.batch_size,
+        "context": config.sequence_length,
+        "vocabulary": config.vocab_size,
+    }
+
+
+def measure_in_subprocess(preset: str, steps: int) -> dict[str, float]:
+    """``pretrain_steps`` in a fresh interpreter, so each peak is that preset's alone."""
+    command = [sys.executable, "-m", "benchmarks.memory", preset, str(steps)]
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def gpt1_estimate() -> dict[str, object]:
+    """The gpt1 preset at the paper's batch of 64×512 tokens on one GPU, from the formulas."""
+    config = PRESETS["gpt1"]
+    gib = 2**30
+    return {
+        "parameters": parameter_count(config),
+        "weights, gradients, Adam GiB": round(estimate.optimizer_state_bytes(config) / gib, 1),
+        "activations GiB": round(estimate.activation_bytes(config, PAPER_BATCH) / gib, 1),
+        "total GiB": round(estimate.training_memory_bytes(config, PAPER_BATCH) / gib, 1),
+        "GFLOP per token": round(training_flops_per_token(config) / 1e9, 3),
+        "tokens per step": PAPER_BATCH * config.sequence_length,
+        "seconds per step": {
+            name: round(estimate.step_seconds(config, PAPER_BATCH, tflops), 3)
+            for name, tflops in GPU_TFLOPS.items()
+        },
+    }
+
+
+def run(quick: bool) -> dict[str, object]:
+    """Peak memory of each preset (2 steps quick, 5 full) and the gpt1 estimate."""
+    steps = 2 if quick else 5
+    rows = [
+        {"preset": preset, "steps": steps, **measure_in_subprocess(preset, steps)}
+        for preset in PRESETS_MEASURED
+    ]
+    return {"rows": rows, "gpt1 estimate": gpt1_estimate()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(pretrain_steps(sys.argv[1], int(sys.argv[2]))))

@@ -1,0 +1,278 @@
+"""CoLA, the experiment of chapter 5: data, one fine-tuning run, the ablation, zero-shot.
+
+CoLA's test labels are not public, so the in-domain dev set (527 sentences) is the test
+set and the out-of-domain dev set (516) a second one; every choice is made on a
+validation split carved from the in-domain training set (10%, fixed seed). The scores are
+Matthews correlations (GLUE's CoLA metric).
+
+Tiny Shakespeare's trimmed vocabulary lacks many GPT-2 tokens that CoLA's modern English
+uses, so the checkpoint is extended by the ids of all three splits (no labels are looked
+at) and the special tokens; :class:`CoLAData` reports how many tokens that affects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gpt_lesson.config import TRAINING, current_profile, get_preset
+from gpt_lesson.data import LabelledSentences, read_cola
+from gpt_lesson.finetune import (
+    SPECIAL,
+    Encoded,
+    FinetuneConfig,
+    best_threshold,
+    classification_input,
+    evaluate,
+    extend_checkpoint,
+    finetune,
+    mean_log_probabilities,
+)
+from gpt_lesson.objectives import matthews_correlation
+from gpt_lesson.tokenizer import GPT2Tokenizer
+from gpt_lesson.train import Checkpoint, load_checkpoint, load_shakespeare, pretrain
+
+EVALUATION_SPLITS = ("validation", "dev", "dev_out_of_domain")
+
+
+@dataclass(frozen=True)
+class CoLAData:
+    """CoLA encoded for one (extended) checkpoint, with the raw sentences beside it."""
+
+    checkpoint: Checkpoint  # extended with CoLA's ids; never trained itself
+    encoded: dict[str, Encoded]  # train, validation, dev, dev_out_of_domain
+    sentences: dict[str, tuple[str, ...]]
+    added_ids: int  # ids added to the checkpoint's vocabulary (CoLA's and the specials)
+    tokens_added: dict[str, float]  # per split: share of sentence tokens that were added
+    sentences_with_added: dict[str, float]  # per split: share of sentences holding one
+    truncated: int  # sentences cut to fit the context
+
+    @property
+    def pad(self) -> int:
+        return int(self.checkpoint.to_model_ids([SPECIAL.pad])[0])
+
+    @property
+    def extract(self) -> int:
+        return int(self.checkpoint.to_model_ids([SPECIAL.extract])[0])
+
+
+def carve_validation(
+    train: LabelledSentences, fraction: float = 0.1, seed: int = 0
+) -> tuple[LabelledSentences, LabelledSentences]:
+    """A random ``fraction`` of the training sentences, held out for choices."""
+    order = np.random.default_rng(seed).permutation(len(train))
+    cut = round(len(train) * (1.0 - fraction))
+
+    def subset(rows: np.ndarray) -> LabelledSentences:
+        rows = np.sort(rows)
+        return LabelledSentences(
+            tuple(train.sentences[i] for i in rows), tuple(train.labels[i] for i in rows)
+        )
+
+    return subset(order[:cut]), subset(order[cut:])
+
+
+def prepare_cola(checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, seed: int = 0) -> CoLAData:
+    """Read, split, tokenize and transform CoLA; extend the checkpoint to cover it."""
+    train, validation = carve_validation(read_cola("train"))
+    splits = {
+        "train": train,
+        "validation": validation,
+        "dev": read_cola("dev"),
+        "dev_out_of_domain": read_cola("dev_out_of_domain"),
+    }
+    tokens = {
+        name: [tokenizer.encode(s) for s in split.sentences] for name, split in splits.items()
+    }
+    every_id = {i for split in tokens.values() for sentence in split for i in sentence}
+    extended, added = extend_checkpoint(checkpoint, sorted(every_id), seed=seed)
+    known = set(checkpoint.vocabulary.gpt2_ids if checkpoint.vocabulary else range(50_260))
+    limit = checkpoint.config.sequence_length
+    encoded = {
+        name: Encoded(
+            tuple(
+                extended.to_model_ids(classification_input(t, max_length=limit))
+                for t in tokens[name]
+            ),
+            np.asarray(splits[name].labels, dtype=np.int32),
+        )
+        for name in splits
+    }
+    new = {name: [[i not in known for i in s] for s in split] for name, split in tokens.items()}
+    return CoLAData(
+        checkpoint=extended,
+        encoded=encoded,
+        sentences={name: split.sentences for name, split in splits.items()},
+        added_ids=added,
+        tokens_added={name: float(np.mean([x for s in f for x in s])) for name, f in new.items()},
+        sentences_with_added={name: float(np.mean([any(s) for s in f])) for name, f in new.items()},
+        truncated=sum(len(t) > limit - 2 for split in tokens.values() for t in split),
+    )
+
+
+def pretrained_checkpoint(folder: str | Path, tokenizer: GPT2Tokenizer) -> Checkpoint:
+    """The pre-trained model in ``folder``; when there is none, pre-train one there first
+    with the profile's preset (chapter 3's recipe; the quick preset under CI)."""
+    folder = Path(folder)
+    if not (folder / "model.weights.h5").exists():
+        preset = current_profile().pretrain_preset
+        print(f"No checkpoint in {folder}: pre-training the {preset!r} preset there first.")
+        pretrain(
+            get_preset(preset),
+            TRAINING[preset],
+            load_shakespeare(tokenizer),
+            tokenizer,
+            folder,
+            verbose=2,
+        )
+    return load_checkpoint(folder)
+
+
+def run_once(data: CoLAData, config: FinetuneConfig) -> dict:
+    """Fine-tune once and score it on the validation split and both dev sets.
+
+    ``minutes`` is the training's wall-clock time; ``cpu_minutes`` the process's CPU time
+    for training and scoring, which other jobs on a shared machine do not inflate."""
+    cpu_start = time.process_time()
+    result = finetune(data.checkpoint, data.encoded["train"], data.encoded["validation"], config)
+    scores = {
+        name: evaluate(result.classifier, data.encoded[name], data.pad)
+        for name in EVALUATION_SPLITS
+    }
+    return {
+        "config": dataclasses.asdict(config),
+        "steps": result.steps,
+        "minutes": result.minutes,
+        "cpu_minutes": (time.process_time() - cpu_start) / 60.0,
+        "curve": result.curve,
+        **scores,
+    }
+
+
+def majority_baseline(data: CoLAData) -> dict:
+    """Always answer the training set's most frequent label."""
+    majority = int(np.bincount(data.encoded["train"].labels).argmax())
+    scores = {"majority_label": majority}
+    for name in EVALUATION_SPLITS:
+        labels = data.encoded[name].labels
+        predictions = np.full_like(labels, majority)
+        scores[name] = {
+            "mcc": matthews_correlation(labels, predictions),
+            "accuracy": float(np.mean(predictions == labels)),
+        }
+    return scores
+
+
+def zero_shot(data: CoLAData) -> dict:
+    """The paper's heuristic: acceptable when the sentence's mean token log-probability
+    under the pre-trained LM exceeds a threshold chosen (for MCC) on the training split."""
+    model = data.checkpoint.model
+    score = {
+        name: mean_log_probabilities(model, data.encoded[name], data.extract, data.pad)
+        for name in ("train", *EVALUATION_SPLITS)
+    }
+    threshold = best_threshold(score["train"], data.encoded["train"].labels)
+    result: dict = {"threshold": threshold}
+    for name in ("train", *EVALUATION_SPLITS):
+        predictions = (score[name] > threshold).astype(int)
+        labels = data.encoded[name].labels
+        result[name] = {
+            "mcc": matthews_correlation(labels, predictions),
+            "accuracy": float(np.mean(predictions == labels)),
+        }
+    return result
+
+
+ABLATION_ROWS = {
+    "(a) no pre-training, λ = 0.5": {"pretrained": False, "lm_weight": 0.5},
+    "(b) pre-trained, λ = 0": {"pretrained": True, "lm_weight": 0.0},
+    "(c) pre-trained, λ = 0.5": {"pretrained": True, "lm_weight": 0.5},
+}
+
+
+def run_ablation(
+    data: CoLAData, base: FinetuneConfig, seeds: tuple[int, ...], finished: tuple[dict, ...] = ()
+) -> dict:
+    """The paper's Table 5 at small scale: every row of ``ABLATION_ROWS`` with every seed,
+    plus the majority baseline and zero-shot. Returns everything, curves included.
+
+    A run in ``finished`` (a ``run_once`` record) with the same config is reused."""
+    start = time.monotonic()
+    runs = []
+    for row, changes in ABLATION_ROWS.items():
+        for seed in seeds:
+            config = dataclasses.replace(base, seed=seed, **changes)
+            done = [r for r in finished if r["config"] == dataclasses.asdict(config)]
+            record = done[0] if done else run_once(data, config)
+            mcc, minutes = record["dev"]["mcc"], record["minutes"]
+            print(f"{row}, seed {seed}: dev MCC {mcc:.3f} ({minutes:.1f} min)", flush=True)
+            runs.append({"row": row, "seed": seed, **record})
+    return {
+        "base_config": dataclasses.asdict(base),
+        "seeds": list(seeds),
+        "majority": majority_baseline(data),
+        "zero_shot": zero_shot(data),
+        "runs": runs,
+        "vocabulary": {
+            "added_ids": data.added_ids,
+            "tokens_added": data.tokens_added,
+            "sentences_with_added": data.sentences_with_added,
+            "truncated": data.truncated,
+        },
+        "minutes": (time.monotonic() - start) / 60.0,
+    }
+
+
+def summarise(results: dict, metric: str = "mcc") -> list[dict]:
+    """One row per ablation row: mean and standard deviation over seeds of ``metric``."""
+    rows = [
+        {
+            "row": "majority class",
+            "seeds": 0,
+            **{f"{name}_mean": results["majority"][name][metric] for name in EVALUATION_SPLITS},
+            **{f"{name}_std": 0.0 for name in EVALUATION_SPLITS},
+        }
+    ]
+    for row in ABLATION_ROWS:
+        runs = [run for run in results["runs"] if run["row"] == row]
+        entry: dict = {"row": row, "seeds": len(runs)}
+        for name in EVALUATION_SPLITS:
+            values = [run[name][metric] for run in runs]
+            entry[f"{name}_mean"] = statistics.mean(values)
+            entry[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        rows.append(entry)
+    return rows
+
+
+# The paper's Table 5, CoLA column (MCC × 100 on dev): what each ingredient is worth.
+PAPER_EFFECTS = {
+    "pre-training: (c) − (a)": ("(c) pre-trained, λ = 0.5", "(a) no pre-training, λ = 0.5", 26.5),
+    "auxiliary L1: (c) − (b)": ("(c) pre-trained, λ = 0.5", "(b) pre-trained, λ = 0", -2.5),
+}
+
+
+def compare_with_paper(table: list[dict], split: str = "dev") -> list[dict]:
+    """Each effect of ``PAPER_EFFECTS`` in our table: the difference of the two rows' means,
+    the seed spread sqrt(std_1² + std_2²), and whether the sign agrees with the paper's."""
+    rows = {row["row"]: row for row in table}
+    comparisons = []
+    for effect, (with_it, without_it, paper) in PAPER_EFFECTS.items():
+        first, second = rows[with_it], rows[without_it]
+        difference = first[f"{split}_mean"] - second[f"{split}_mean"]
+        spread = (first[f"{split}_std"] ** 2 + second[f"{split}_std"] ** 2) ** 0.5
+        comparisons.append(
+            {
+                "effect": effect,
+                "ours": difference,
+                "spread": spread,
+                "paper": paper / 100,
+                "same_sign": bool(np.sign(difference) == np.sign(paper)),
+                "beyond_spread": bool(abs(difference) > spread),
+            }
+        )
+    return comparisons

@@ -1,0 +1,75 @@
+"""The benchmarks' arithmetic (never their timings): FLOPs per token, MFU, the estimates and
+the parsing of pytest's durations."""
+
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import estimate, flops
+from benchmarks.suite import seconds_per_file
+from gpt_lesson.config import PRESETS
+from gpt_lesson.model import build_gpt, parameter_count
+
+
+def test_matmul_parameters_are_the_model_kernels_and_the_tied_output():
+    """Every kernel of build_gpt takes part in a product per token, and so does the token
+    embedding as the tied output projection; biases, norms and positions do not."""
+    config = PRESETS["quick"]
+    model = build_gpt(config)
+    kernels = sum(int(np.prod(v.shape)) for v in model.weights if v.path.endswith("/kernel"))
+    output = config.vocab_size * config.hidden_dim
+    assert flops.matmul_parameters(config) == kernels + output
+
+
+def test_training_flops_of_the_blog_preset():
+    """6·N_matmul + 12·L·d·T, worked by hand for d=512, f=1024, L=12, T=64, V=50,260."""
+    per_layer = 4 * 512 * 512 + 2 * 512 * 1024
+    n_matmul = 12 * per_layer + 50_260 * 512
+    attention = 12 * 12 * 512 * 64
+    assert flops.training_flops_per_token(PRESETS["blog"]) == 6 * n_matmul + attention
+
+
+def test_mfu_is_model_flops_over_the_measured_peak():
+    assert flops.model_flops_utilisation(50.0, 2e9, 200.0) == pytest.approx(0.5)
+    assert flops.matmul_gflops(1000, 2.0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_nonpositive_peak_or_time_is_refused(bad):
+    with pytest.raises(ValueError, match="positive"):
+        flops.model_flops_utilisation(1.0, 1.0, bad)
+    with pytest.raises(ValueError, match="positive"):
+        flops.matmul_gflops(8, bad)
+
+
+def test_memory_estimate_adds_optimizer_state_and_activations():
+    config = PRESETS["gpt1"]
+    assert estimate.optimizer_state_bytes(config) == 16 * parameter_count(config)
+    logits = 2 * 64 * 512 * config.vocab_size * 4
+    layers = estimate.activation_bytes(config, 64) - logits
+    # Korthikanti et al.: T·B·d·(34 + 5·a·T/d) bytes per layer at 16 bits, doubled for float32.
+    assert layers == pytest.approx(12 * 512 * 64 * 768 * (34 + 5 * 12 * 512 / 768) * 2)
+    assert estimate.training_memory_bytes(config, 64) == estimate.optimizer_state_bytes(
+        config
+    ) + estimate.activation_bytes(config, 64)
+
+
+def test_step_seconds_is_flops_over_throughput():
+    config = PRESETS["gpt1"]
+    seconds = estimate.step_seconds(config, 64, sustained_tflops=100.0)
+    expected = 64 * 512 * flops.training_flops_per_token(config) / 100e12
+    assert math.isclose(seconds, expected)
+
+
+def test_durations_are_summed_per_file():
+    report = """
+    12.50s call     notebooks/03_pretraining.ipynb::Cell 4
+    0.50s setup    notebooks/03_pretraining.ipynb::Cell 0
+    3.00s call     tests/test_model.py::test_shapes[quick]
+    (1 durations < 0.005s hidden.)
+    """
+    assert seconds_per_file(report) == {
+        "notebooks/03_pretraining.ipynb": 13.0,
+        "tests/test_model.py": 3.0,
+    }

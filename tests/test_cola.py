@@ -1,0 +1,144 @@
+"""CoLA: the reader, the validation split, the encoding for a checkpoint, the baselines
+and the command line (which pre-trains a quick checkpoint when there is none)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from gpt_lesson import cola
+from gpt_lesson.config import GPTConfig
+from gpt_lesson.data import read_cola
+from gpt_lesson.finetune import SPECIAL
+from gpt_lesson.model import build_gpt
+from gpt_lesson.train import Checkpoint
+from gpt_lesson.vocabulary import Vocabulary
+
+
+def test_read_cola_sizes_and_labels():
+    sizes = {"train": 8551, "dev": 527, "dev_out_of_domain": 516}
+    for split, size in sizes.items():
+        data = read_cola(split)
+        assert len(data) == len(data.labels) == size
+        assert set(data.labels) == {0, 1}
+    assert read_cola("dev").sentences[0] == "The sailors rode the breeze clear of the rocks."
+    with pytest.raises(ValueError, match="known splits"):
+        read_cola("test")
+
+
+def test_validation_is_carved_from_train_without_overlap():
+    train = read_cola("train")
+    kept, held_out = cola.carve_validation(train, fraction=0.1, seed=0)
+    assert len(kept) + len(held_out) == len(train) and len(held_out) == 855
+    assert sorted(kept.sentences + held_out.sentences) == sorted(train.sentences)
+    assert cola.carve_validation(train, 0.1, 0)[1] == held_out  # reproducible
+
+
+@pytest.fixture(scope="module")
+def cola_data(tokenizer):
+    """CoLA for a tiny random model whose vocabulary is GPT-2's first 1,000 ids."""
+    config = GPTConfig(
+        vocab_size=1003, sequence_length=24, hidden_dim=8, num_layers=1, num_heads=2,
+        intermediate_dim=16,
+    )  # fmt: skip
+    keras.utils.set_random_seed(0)
+    vocabulary = Vocabulary((*range(1000), SPECIAL.pad, SPECIAL.start, SPECIAL.extract))
+    return cola.prepare_cola(Checkpoint(build_gpt(config), config, vocabulary), tokenizer)
+
+
+def test_prepare_cola_transforms_and_counts_new_tokens(cola_data, tokenizer):
+    dev = cola_data.encoded["dev"]
+    sentence = read_cola("dev").sentences[0]
+    expected = [SPECIAL.start, *tokenizer.encode(sentence), SPECIAL.extract]
+    assert cola_data.checkpoint.to_gpt2_ids(dev.sequences[0]).tolist() == expected
+    assert all(len(s) <= 24 for split in cola_data.encoded.values() for s in split.sequences)
+    assert cola_data.truncated > 0  # a context of 24 cannot hold every sentence
+    tokens = [t for s in read_cola("dev").sentences for t in tokenizer.encode(s)]
+    assert cola_data.tokens_added["dev"] == pytest.approx(np.mean([t >= 1000 for t in tokens]))
+    assert cola_data.checkpoint.config.vocab_size == 1003 + cola_data.added_ids
+
+
+def test_majority_baseline_scores_zero_mcc(cola_data):
+    baseline = cola.majority_baseline(cola_data)
+    assert baseline["majority_label"] == 1
+    assert baseline["dev"]["mcc"] == 0.0
+    assert baseline["dev"]["accuracy"] == pytest.approx(365 / 527)
+
+
+def test_zero_shot_threshold_comes_from_train(cola_data):
+    result = cola.zero_shot(cola_data)
+    assert np.isfinite(result["threshold"])
+    assert result["train"]["mcc"] > 0.0  # the best cut on the split it was chosen on
+    assert -1.0 <= result["dev_out_of_domain"]["mcc"] <= 1.0
+
+
+def test_summarise_gives_mean_and_std_per_row():
+    runs = [
+        {"row": row, **{s: {"mcc": value} for s in cola.EVALUATION_SPLITS}}
+        for row in cola.ABLATION_ROWS
+        for value in (0.1, 0.3)
+    ]
+    majority = {s: {"mcc": 0.0} for s in cola.EVALUATION_SPLITS}
+    table = cola.summarise({"runs": runs, "majority": majority})
+    assert [row["row"] for row in table] == ["majority class", *cola.ABLATION_ROWS]
+    assert table[1]["dev_mean"] == pytest.approx(0.2)
+    assert table[1]["dev_std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+
+
+def test_cli_finetunes_and_prints_mcc(tmp_path):
+    environment = {**os.environ, "GPT_LESSON_PROFILE": "quick"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gpt_lesson", "finetune", "--task", "cola", "--checkpoint",
+         str(tmp_path / "pretrained"), "--max-steps", "3", "--learning-rate", "1e-3"],
+        capture_output=True, text=True, timeout=900, env=environment,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "pre-training the 'quick' preset" in result.stdout
+    assert "dev                MCC" in result.stdout
+    summary = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert summary["steps"] == 3
+    assert -1.0 <= summary["dev"]["mcc"] <= 1.0
+    assert sum(map(sum, summary["dev"]["confusion"])) == 527
+
+
+def test_plots_show_the_numbers_they_are_given():
+    from gpt_lesson import plots
+
+    matrix = np.array([[5, 2], [1, 9]])
+    figure = plots.plot_confusion_matrix(matrix, ["0", "1"], "test")
+    np.testing.assert_array_equal(figure.axes[0].images[0].get_array(), matrix)
+    with pytest.raises(ValueError, match="class names"):
+        plots.plot_confusion_matrix(matrix, ["0", "1", "2"], "test")
+
+    rows = [
+        {"row": "a", "dev_mean": 0.1, "dev_std": 0.02},
+        {"row": "b", "dev_mean": -0.05, "dev_std": 0.01},
+    ]
+    figure = plots.plot_ablation(rows, {"dev": "dev"})
+    heights = [bar.get_height() for bar in figure.axes[0].patches]
+    assert heights == pytest.approx([0.1, -0.05])
+
+    curves = {"run": [{"step": 1, "train_l2": 0.7, "train_l1": 5.0, "val_mcc": 0.1}]}
+    figure = plots.plot_finetuning_curves(curves)
+    assert figure.axes[1].lines[0].get_ydata().tolist() == [0.1]
+
+
+def test_compare_with_paper_signs_and_spread():
+    def row(name, mean, std):
+        return {"row": name, "dev_mean": mean, "dev_std": std}
+
+    table = [
+        row("(a) no pre-training, λ = 0.5", 0.05, 0.03),
+        row("(b) pre-trained, λ = 0", 0.19, 0.04),
+        row("(c) pre-trained, λ = 0.5", 0.15, 0.03),
+    ]
+    pretraining, auxiliary = cola.compare_with_paper(table)
+    assert pretraining["ours"] == pytest.approx(0.10) and pretraining["same_sign"]
+    assert pretraining["spread"] == pytest.approx(np.hypot(0.03, 0.03))
+    assert pretraining["beyond_spread"]
+    assert auxiliary["ours"] == pytest.approx(-0.04) and auxiliary["same_sign"]
+    assert not auxiliary["beyond_spread"]  # 0.04 < 0.05 = hypot(0.03, 0.04)
