@@ -86,12 +86,30 @@ def padding_mask_hides(
     return Check("padding mask hides only padding", passed, detail)
 
 
+def _shares(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values, most frequent first, and the share of ``values`` each one is."""
+    ids, counts = np.unique(values, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return ids[order], counts[order] / counts.sum()
+
+
 def label_shares(labels: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct label ids, most frequent first, and the share of labels each one is."""
     labels = np.asarray(labels)
-    ids, counts = np.unique(labels[labels != pad_id], return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    return ids[order], counts[order] / counts.sum()
+    return _shares(labels[labels != pad_id])
+
+
+def _token_bars(
+    ids: np.ndarray, shares: np.ndarray, decode: Decode | None, top: int, color: str, what: str
+) -> tuple[Figure, plt.Axes]:
+    """A bar per token: the ``top`` most frequent ``ids`` and their shares."""
+    figure, axes = plt.subplots(figsize=(7, 3.2))
+    names = [repr(decode(int(i))) if decode else str(int(i)) for i in ids[:top]]
+    axes.bar(range(len(names)), shares[:top], color=color)
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axes.set_xlabel(f"{what} token")
+    axes.set_ylabel(f"share of {what}s")
+    return figure, axes
 
 
 def beats_majority_baseline(
@@ -112,13 +130,8 @@ def beats_majority_baseline(
     )
     if not passed:
         detail += ": the model has learned no more than the commonest label"
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    names = [repr(decode(int(i))) if decode else str(int(i)) for i in ids[:top]]
-    axes.bar(range(len(names)), shares[:top], color="tab:blue")
+    figure, axes = _token_bars(ids, shares, decode, top, "tab:blue", "label")
     axes.axhline(accuracy, color="tab:red", linestyle="--", label=f"accuracy {accuracy:.3f}")
-    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    axes.set_xlabel("label token")
-    axes.set_ylabel("share of labels")
     axes.legend()
     figure.tight_layout()
     plt.close(figure)
@@ -164,10 +177,7 @@ def prediction_collapse(
 ) -> Check:
     """Has the model collapsed onto one prediction? Share of its top guess, and its entropy."""
     log_p = log_probabilities(model, inputs, from_logits)
-    predicted = log_p.argmax(axis=-1).ravel()
-    ids, counts = np.unique(predicted, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    ids, shares = ids[order], counts[order] / counts.sum()
+    ids, shares = _shares(log_p.argmax(axis=-1).ravel())
     entropy = float(-(np.exp(log_p) * log_p).sum(axis=-1).mean())
     passed = shares[0] < threshold
     detail = (
@@ -176,12 +186,7 @@ def prediction_collapse(
     )
     if not passed:
         detail += ": the output ignores its context"
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    names = [repr(decode(int(i))) if decode else str(int(i)) for i in ids[:top]]
-    axes.bar(range(len(names)), shares[:top], color="tab:orange")
-    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    axes.set_xlabel("predicted token (argmax)")
-    axes.set_ylabel("share of positions")
+    figure, axes = _token_bars(ids, shares, decode, top, "tab:orange", "prediction")
     axes.set_title(f"mean entropy of the predictions: {entropy:.2f} nats")
     figure.tight_layout()
     plt.close(figure)

@@ -11,6 +11,16 @@ from gpt_lesson import blog
 from gpt_lesson.config import PRESETS, GPTConfig
 from gpt_lesson.data import read_text
 
+ONE_LAYER = GPTConfig(
+    vocab_size=50,
+    sequence_length=8,
+    hidden_dim=16,
+    num_layers=1,
+    num_heads=2,
+    intermediate_dim=16,
+    dropout=0.0,
+)
+
 
 @pytest.fixture(scope="module")
 def seed_ids() -> np.ndarray:
@@ -60,15 +70,7 @@ def test_blog_model_has_the_seed_s_shape_and_parameter_count():
 
 
 def test_softmax_and_logit_outputs_agree_on_the_loss():
-    config = GPTConfig(
-        vocab_size=50,
-        sequence_length=8,
-        hidden_dim=16,
-        num_layers=1,
-        num_heads=2,
-        intermediate_dim=16,
-        dropout=0.0,
-    )
+    config = ONE_LAYER
     ids = np.random.default_rng(0).integers(0, 49, size=(2, 8))
     labels = np.roll(ids, -1, axis=1)
     logits_recipe = dataclasses.replace(blog.BLOG, softmax_output=False)
@@ -81,15 +83,7 @@ def test_softmax_and_logit_outputs_agree_on_the_loss():
 
 
 def test_the_seed_mask_hides_exclamation_marks_and_the_fixed_one_does_not():
-    config = GPTConfig(
-        vocab_size=50,
-        sequence_length=8,
-        hidden_dim=16,
-        num_layers=1,
-        num_heads=2,
-        intermediate_dim=16,
-        dropout=0.0,
-    )
+    config = ONE_LAYER
     ids = np.array([[5, 0, 7, 8]])
     for recipe, sees_it in ((blog.BLOG, False), (blog.FIXED, True)):
         model = blog.build_blog_model(config, recipe)
@@ -103,29 +97,28 @@ def test_the_seed_mask_hides_exclamation_marks_and_the_fixed_one_does_not():
         assert (not np.allclose(before, after, atol=1e-6)) == sees_it
 
 
-def test_run_recipe_trains_and_reuses_its_cache(seed_ids, tmp_path):
+def test_run_recipe_trains_reuses_its_cache_and_cuts_longer_runs(seed_ids, tmp_path):
     config = GPTConfig(
         sequence_length=64, hidden_dim=16, num_layers=1, num_heads=2, intermediate_dim=16
     )
-    first = blog.run_recipe(
-        "tiny",
-        blog.FIXED,
-        config,
-        seed_ids[:20_000],
-        steps=3,
-        trim_vocabulary=True,
-        cache=tmp_path,
-        jit_compile=False,
-    )
-    assert len(first.loss) == len(first.accuracy) == 3
-    again = blog.run_recipe(
-        "tiny",
-        blog.FIXED,
-        config,
-        seed_ids[:20_000],
-        steps=3,
-        trim_vocabulary=True,
-        cache=tmp_path,
-        jit_compile=False,
-    )
-    assert again == first
+
+    def run(steps: int, cache=tmp_path) -> blog.Curves:
+        return blog.run_recipe(
+            "tiny",
+            blog.FIXED,
+            config,
+            seed_ids[:20_000],
+            steps=steps,
+            trim_vocabulary=True,
+            cache=cache,
+            jit_compile=False,
+        )
+
+    first = run(4)
+    assert len(first.loss) == len(first.accuracy) == 4
+    assert run(4) == first
+    cut = run(2)  # read from the 4-step run, not trained again
+    assert cut.loss == first.loss[:2] and cut.accuracy == first.accuracy[:2]
+    assert len(list(tmp_path.iterdir())) == 1
+    fresh = run(2, cache=None)  # and the cut is what a 2-step run gives
+    assert fresh.loss == pytest.approx(cut.loss, rel=1e-6)
