@@ -35,7 +35,7 @@ def format_table(rows: list[dict[str, object]]) -> str:
     for row in rows:
         cells = [
             f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-            for value in row.values()
+            for value in (row[key] for key in keys)
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
