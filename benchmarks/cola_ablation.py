@@ -1,6 +1,6 @@
 """Chapter 5's ablation on CoLA, regenerated: the paper's Table 5 at small scale.
 
-python -m benchmarks.cola_ablation --epochs 1 --learning-rates 6.25e-5 5e-4  # the book's run
+python -m benchmarks.cola_ablation --learning-rates 6.25e-5 2.5e-4 1e-3  # the book's run
 python -m benchmarks.cola_ablation --quick --seeds 0   # the quick preset, a few steps
 
 Optionally first compares learning rates (``--learning-rates``) on the validation split

@@ -241,11 +241,11 @@ def test_bibliography_lists_the_gpt1_paper(book):
 
 
 def _chapter_notebooks() -> list[Path]:
-    return [
-        path
-        for name in _toc_docnames()
-        if (path := _source_of(name)) is not None and path.suffix == ".ipynb"
-    ]
+    """The notebooks of the toc's "Chapters" part (appendices have no exercises)."""
+    toc = yaml.safe_load(TOC.read_text(encoding="utf8"))
+    (chapters,) = [part for part in toc["parts"] if part["caption"] == "Chapters"]
+    names = [entry["file"] for entry in chapters["chapters"]]
+    return [path for name in names if (path := _source_of(name)) is not None]
 
 
 def _book_text() -> str:

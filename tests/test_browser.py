@@ -255,8 +255,13 @@ def test_every_chapter_and_appendix_was_opened(reports):
         "notebooks/01_tokenization.html",
         "notebooks/02_model.html",
         "notebooks/03_pretraining.html",
+        "notebooks/04_stuck_accuracy.html",
+        "notebooks/05_finetuning_cola.html",
+        "notebooks/A1_benchmarks.html",
         "book/notation.html",
         "book/presets.html",
+        "book/checklist.html",
+        "book/scaling.html",
         "book/references.html",
     ):
         assert expected in names, f"{expected} is not in the built book: {sorted(names)}"
