@@ -3,7 +3,7 @@
 Each preset trains a few steps in a fresh Python process as ``gpt_lesson.train.pretrain``
 sets it up (``build_gpt``, AdamW, ``MaskedLMLoss``, the preset's batch size, XLA and
 vocabulary trimming as its ``TrainConfig`` says, the book's pipeline), without the
-validation pass; the process reports its own peak resident set size (``ru_maxrss``),
+validation pass; the process reports its own peak resident set size (``VmHWM``),
 once after the imports (TensorFlow's floor) and once after training.
 
 python -m benchmarks.memory PRESET STEPS   # one measurement, printed as JSON
@@ -32,8 +32,17 @@ GPU_TFLOPS = {  # dense peaks from NVIDIA's A100 datasheet, at an assumed 40% MF
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far, in MiB.
+
+    On Linux it is ``VmHWM`` from ``/proc/self/status``: ``ru_maxrss`` would do, but Linux
+    carries it over from the parent through fork and exec, so a fresh interpreter started
+    by a large process would report the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def pretrain_steps(preset: str, steps: int) -> dict[str, float]:

@@ -36,7 +36,7 @@ def seconds_per_file(output: str) -> dict[str, float]:
 def run(quick: bool) -> dict[str, object]:
     """Run the test command once (the quick profile in both cases; ``quick`` is ignored)."""
     env = {**os.environ, "GPT_LESSON_PROFILE": "quick"}
-    command = [sys.executable, *COMMAND, "--durations=0", "-q"]
+    command = [sys.executable, *COMMAND, "--durations=0", "-q", "-rf"]
     start = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     minutes = (time.monotonic() - start) / 60.0
@@ -52,4 +52,5 @@ def run(quick: bool) -> dict[str, object]:
         "peak MiB (largest process)": round(peak),
         "exit status": result.returncode,
         "pytest summary": summary,
+        "failed": [line for line in result.stdout.splitlines() if line.startswith("FAILED")],
     }
