@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 BOOK_BUILD := $(BIN)/jupyter-book build . --config book/_config.yml --toc book/_toc.yml --path-output book
+PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: install book lab test lint notebooks clean
@@ -27,8 +28,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two worker processes (pytest-xdist), one file at a time each; tests/conftest.py groups them.
 test: install
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env
+	$(BIN)/python -m pytest $(PARALLEL) tests notebooks --nbval --nbval-current-env
 
 # Re-execute every chapter in place under the current profile (what the stored outputs are).
 notebooks: install

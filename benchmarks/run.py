@@ -15,11 +15,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import generation, memory, quality, suite, tokenization, training_step
+from benchmarks import generation, memory, quality, suite, threads, tokenization, training_step
 from benchmarks.machine import describe_machine
 
 BENCHMARKS: dict[str, Callable[[bool], object]] = {
     "training_step": training_step.run,
+    "threads": threads.run,
     "generation": generation.run,
     "memory": memory.run,
     "quality": quality.run,

@@ -212,7 +212,11 @@ def _unzipped(archive: Path, folder: Path) -> Path:
         try:
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(staging)
-            (staging / folder.name).rename(folder)
+            try:
+                (staging / folder.name).rename(folder)
+            except OSError:
+                if not folder.is_dir():  # not another process that unzipped it first
+                    raise
         finally:
             shutil.rmtree(staging)
     return folder

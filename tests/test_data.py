@@ -328,6 +328,26 @@ def test_cola_is_unzipped_once_and_then_served_from_the_cache(
     assert names_in(cache) == ["cola_public", "cola_public_1.1.zip"]
 
 
+def test_a_folder_unzipped_meanwhile_by_another_process_is_kept(
+    tmp_path: Path, cache: Path, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tiny_cola_zip()
+    patch_source(monkeypatch, "cola", url=closed_port_url, sha256=sha256(archive))
+    make_mirror(tmp_path, monkeypatch, {"cola_public_1.1.zip": archive})
+    extract = zipfile.ZipFile.extractall
+
+    def extract_while_another_process_finishes(self, path=None, *args, **kwargs):
+        extract(self, path, *args, **kwargs)
+        extract(self, cache)  # the other process (another test worker) renames first
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", extract_while_another_process_finishes)
+
+    folder = data.fetch("cola")
+
+    assert (folder / "raw" / "in_domain_train.tsv").read_text().startswith("gj04\t1")
+    assert names_in(cache) == ["cola_public", "cola_public_1.1.zip"]  # no staging left
+
+
 def test_a_failed_unzip_leaves_no_half_made_folder(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

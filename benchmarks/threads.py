@@ -1,0 +1,105 @@
+"""Thread settings and oneDNN: the one lever that needs a fresh process per setting.
+
+TensorFlow reads its thread pools' sizes (``tf.config.threading``) and whether to use
+oneDNN's kernels (``TF_ENABLE_ONEDNN_OPTS``; on by default only on Intel CPUs with
+AVX-512 VNNI or newer) once, when it starts. So each setting runs in its own interpreter
+(``python -m benchmarks.threads INTRA INTER STEPS``), which times the book's step (chapter
+3's trimmed vocabulary at the blog's shapes) and TensorFlow's dense float32 matmul,
+interleaved, median of 5 after a warm-up. The settings run one after another, so the load
+average is stored with each of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """TensorFlow's intra-op and inter-op pool sizes (0: its default) and oneDNN on or off."""
+
+    name: str
+    intra: int = 0
+    inter: int = 0
+    onednn: bool = False
+
+
+SETTINGS = (
+    Setting("TensorFlow's default (2 and 2 threads here; oneDNN off on this CPU)"),
+    Setting("one thread (intra 1, inter 1)", intra=1, inter=1),
+    Setting("intra 2, inter 1", intra=2, inter=1),
+    Setting("oneDNN on (TF_ENABLE_ONEDNN_OPTS=1)", onednn=True),
+)
+MATMUL_SIZE = 2048
+
+
+def measure_here(intra: int, inter: int, steps: int) -> dict[str, object]:
+    """In this fresh process: set the pools, then time the steps and the matmul."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+
+    from tensorflow.python.util import _pywrap_util_port
+
+    from benchmarks import training_step
+    from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
+    from benchmarks.matmul import matmul_runners
+    from gpt_lesson import blog
+    from gpt_lesson.config import PRESETS
+
+    config, batch = PRESETS["blog"], blog.SEED_BATCH_SIZE
+    ids = training_step.corpus_ids()
+    book = training_step.Variant("book's step", book=True, trimmed=True)
+    train, trimmed = training_step.make_runner(book, config, ids, batch, steps)
+    train(1)  # traces and compiles
+    matmul = matmul_runners(MATMUL_SIZE)
+    tf_matmul = {name: run for name, run in matmul.items() if name.startswith("TensorFlow")}
+    for run in tf_matmul.values():
+        run()
+    seconds = training_step.interleaved_medians({book.name: train, **tf_matmul}, repeats=5)
+    gflops = matmul_gflops(MATMUL_SIZE, seconds[next(iter(tf_matmul))])
+    rate = batch * config.sequence_length * steps / seconds[book.name]
+    mfu = model_flops_utilisation(rate, training_flops_per_token(trimmed), gflops)
+    return {
+        "oneDNN": bool(_pywrap_util_port.IsMklEnabled()),
+        "book's step tokens/s": round(rate),
+        "TensorFlow matmul GFLOP/s": round(gflops, 1),
+        "MFU against that matmul": round(mfu, 3),
+        "load average after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def measure_in_subprocess(setting: Setting, steps: int) -> dict[str, object]:
+    """``measure_here`` in a fresh interpreter started with ``setting``."""
+    command = [sys.executable, "-m", "benchmarks.threads"]
+    command += [str(setting.intra), str(setting.inter), str(steps)]
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if setting.onednn else "0"}
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool) -> dict[str, object]:
+    """Every setting in turn; ``quick`` times one step per repeat instead of two."""
+    steps = 1 if quick else 2
+    rows = []
+    for setting in SETTINGS:
+        load = [round(x, 2) for x in os.getloadavg()]
+        rows.append({"setting": setting.name, "load average before": load})
+        rows[-1].update(measure_in_subprocess(setting, steps))
+    for row in rows:
+        row["× default"] = round(row["book's step tokens/s"] / rows[0]["book's step tokens/s"], 2)
+    return {"rows": rows, "steps per repeat": steps, "matmul size": MATMUL_SIZE}
+
+
+if __name__ == "__main__":
+    intra, inter, steps = (int(a) for a in sys.argv[1:4])
+    print(json.dumps(measure_here(intra, inter, steps)))
