@@ -73,3 +73,32 @@ def test_durations_are_summed_per_file():
         "notebooks/03_pretraining.ipynb": 13.0,
         "tests/test_model.py": 3.0,
     }
+
+
+def test_a_runner_that_times_itself_is_taken_at_its_word():
+    """interleaved_medians uses a float a runner returns (a training runner's StepClock),
+    and times any other call whole."""
+    import time
+
+    from benchmarks.training_step import interleaved_medians
+
+    def slow_set_up_then_timed_work() -> float:
+        time.sleep(0.05)  # set-up and tear-down that a StepClock leaves out
+        return 0.001
+
+    medians = interleaved_medians({"self-timed": slow_set_up_then_timed_work}, repeats=3)
+    assert medians["self-timed"] == 0.001
+    medians = interleaved_medians({"timed whole": lambda: time.sleep(0.02)}, repeats=3)
+    assert medians["timed whole"] >= 0.02
+
+
+def test_step_clock_counts_from_the_first_step_to_the_last():
+    import keras
+
+    from benchmarks.training_step import StepClock
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    clock = StepClock()
+    model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, verbose=0, callbacks=[clock])
+    assert 0.0 < clock.seconds < 60.0
