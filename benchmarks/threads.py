@@ -30,7 +30,7 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("TensorFlow's default (2 and 2 threads here; oneDNN off on this CPU)"),
+    Setting("TensorFlow's default (a thread per core in each pool)"),
     Setting("one thread (intra 1, inter 1)", intra=1, inter=1),
     Setting("intra 2, inter 1", intra=2, inter=1),
     Setting("oneDNN on (TF_ENABLE_ONEDNN_OPTS=1)", onednn=True),
