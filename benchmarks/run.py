@@ -15,12 +15,22 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import generation, memory, quality, suite, threads, tokenization, training_step
+from benchmarks import (
+    generation,
+    memory,
+    quality,
+    suite,
+    teardown,
+    threads,
+    tokenization,
+    training_step,
+)
 from benchmarks.machine import describe_machine
 
 BENCHMARKS: dict[str, Callable[[bool], object]] = {
     "training_step": training_step.run,
     "threads": threads.run,
+    "teardown": teardown.run,
     "generation": generation.run,
     "memory": memory.run,
     "quality": quality.run,

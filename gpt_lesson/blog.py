@@ -27,6 +27,7 @@ import numpy as np
 import regex
 import tensorflow as tf
 
+from gpt_lesson import pipeline
 from gpt_lesson.config import PRESETS, GPTConfig
 from gpt_lesson.tokenizer import GPT2_PATTERN, tiktoken_reference
 from gpt_lesson.vocabulary import Vocabulary
@@ -136,7 +137,7 @@ def seed_dataset(
 ) -> tf.data.Dataset:
     """Batches in text order, unshuffled, as in the seed; repeated forever."""
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size)
-    return dataset.repeat().prefetch(tf.data.AUTOTUNE)
+    return pipeline.prefetched(dataset.repeat())
 
 
 def build_blog_model(config: GPTConfig, recipe: Recipe = BLOG) -> keras.Model:

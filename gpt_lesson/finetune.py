@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gpt_lesson import pipeline
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.model import build_gpt
 from gpt_lesson.objectives import (
@@ -240,7 +241,7 @@ def classification_dataset(
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=(pad, {"label": 0, "lm": pad}),
     )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return pipeline.prefetched(dataset)
 
 
 def pad_batch(sequences: Sequence[np.ndarray], pad: int) -> np.ndarray:

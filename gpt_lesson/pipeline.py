@@ -123,4 +123,18 @@ def lm_windows(
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle:
         dataset = dataset.shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return prefetched(dataset.batch(batch_size))
+
+
+def prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` preparing its next batch while a step runs, with ``tf.data``'s autotuner off.
+
+    The autotuner's background thread sleeps 10 ms, 20 ms, 40 ms, ... between its rounds,
+    and an iterator's tear-down was measured to wait for its next wake-up: a ``fit`` (and
+    every epoch or validation pass, each with its own iterator) could end up to twice as
+    late as its last step (appendix A1 measures it). These pipelines read arrays already
+    in memory, so there is nothing to tune; the prefetch buffer still grows as needed.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)

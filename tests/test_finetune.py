@@ -155,6 +155,7 @@ def test_training_loss_is_l2_plus_lambda_l1(small_checkpoint):
     )
     data = Encoded(sequences, np.array([1, 0, 1, 0], dtype=np.int32))
     dataset = classification_dataset(data, 4, pad, extract, shuffle=False)
+    assert dataset.options().autotune.enabled is False  # see pipeline.prefetched
     keras.utils.set_random_seed(0)
     classifier = build_classifier(extended.model, extended.config, extract, dropout=0.0)
     lam = 0.5

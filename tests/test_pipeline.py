@@ -89,3 +89,19 @@ def test_token_ids_are_cached_on_disk(tmp_path, monkeypatch):
     np.testing.assert_array_equal(second, first)
     assert CountingTokenizer.calls == calls  # read from the cache, not tokenized again
     assert [p.suffix for p in (tmp_path / "tokens").iterdir()] == [".npy"]  # no temp file left
+
+
+def test_the_pipelines_prefetch_the_same_batches_with_the_autotuner_off():
+    from gpt_lesson import blog
+
+    ids = np.arange(300, dtype=np.int32)
+    windows = pipeline.lm_windows(ids, 8, 4, PAD, shuffle=True)
+    seed = blog.seed_dataset(ids[:256].reshape(4, 64), ids[1:257].reshape(4, 64))
+    for dataset in (windows, seed):
+        assert dataset.options().autotune.enabled is False
+    plain = tf.data.Dataset.range(10).batch(3)
+    prefetched = pipeline.prefetched(plain)
+    assert prefetched.options().autotune.enabled is False
+    assert [b.tolist() for b in prefetched.as_numpy_iterator()] == [
+        b.tolist() for b in plain.as_numpy_iterator()
+    ]
