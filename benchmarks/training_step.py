@@ -135,8 +135,9 @@ class StepClock(keras.callbacks.Callback):
 
     Timing the whole ``fit`` call would add its set-up and tear-down, and the tear-down
     of a ``tf.data`` iterator was found to end only at 2.56, 5.12, 10.24 or 20.48 s after
-    it started (10 ms × (2^k − 1), like a wait with an exponential back-off), whatever the
-    steps took: that snapped every variant's time to one of those values. Reading each
+    it started (10 ms × (2^k − 1): it waited for the autotuner's next wake-up, see
+    ``teardown.py``), whatever the steps took: that snapped every variant's time to one of
+    those values. Reading each
     step's loss also makes ``fit`` wait for every step, as a progress bar or logger does.
     """
 
