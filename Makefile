@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Two worker processes (pytest-xdist), one file at a time each; tests/conftest.py groups them.
+# Two worker processes (pytest-xdist), one file at a time each; conftest.py groups them.
 test: install
 	$(BIN)/python -m pytest $(PARALLEL) tests notebooks --nbval --nbval-current-env
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 
 def describe_machine() -> dict[str, object]:
@@ -31,15 +28,3 @@ def describe_machine() -> dict[str, object]:
         "keras_hub": keras_hub.__version__,
         "load average (1, 5, 15 min)": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``run`` over ``repeats`` timed calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)

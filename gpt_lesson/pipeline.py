@@ -133,7 +133,8 @@ def prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
     and an iterator's tear-down was measured to wait for its next wake-up: a ``fit`` (and
     every epoch or validation pass, each with its own iterator) could end up to twice as
     late as its last step (appendix A1 measures it). These pipelines read arrays already
-    in memory, so there is nothing to tune; the prefetch buffer still grows as needed.
+    in memory, so there is nothing to tune; the next batch is still prepared in the
+    background.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
