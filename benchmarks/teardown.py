@@ -5,7 +5,7 @@
 deletes the epoch's iterator, and that deletion was found to wait for the thread's next
 wake-up, at 10 ms × (2^k − 1) after the iterator started: 2.56, 5.12, 10.24 s, ... So a
 ``fit`` whose steps took 4 s could return at 5.12 s, one whose steps took 5.5 s at
-10.24 s. Every epoch and every validation pass has its own iterator and pays the same.
+10.24 s. Every epoch or validation pass over a finite dataset has its own iterator too.
 
 This benchmark times the same model's ``fit`` for a few step counts on the book's
 pipeline (``pipeline.lm_windows``, whose autotuner the package turns off) and on the
