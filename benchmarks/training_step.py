@@ -137,8 +137,8 @@ class StepClock(keras.callbacks.Callback):
     of a ``tf.data`` iterator was found to end only at 2.56, 5.12, 10.24 or 20.48 s after
     it started (10 ms × (2^k − 1): it waited for the autotuner's next wake-up, see
     ``teardown.py``), whatever the steps took: that snapped every variant's time to one of
-    those values. Reading each
-    step's loss also makes ``fit`` wait for every step, as a progress bar or logger does.
+    those values. Reading each step's loss also makes ``fit`` wait for every step, as a
+    progress bar or logger does.
     """
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:

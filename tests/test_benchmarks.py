@@ -93,12 +93,23 @@ def test_a_runner_that_times_itself_is_taken_at_its_word():
 
 
 def test_step_clock_counts_from_the_first_step_to_the_last():
+    """Work before the first step is left out; work in every step is counted."""
+    import time
+
     import keras
 
     from benchmarks.training_step import StepClock
 
+    class SlowSetUpAndSteps(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            time.sleep(3.0)  # like fit's set-up: not a step
+
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.1)  # like a step's own work
+
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     clock = StepClock()
-    model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, verbose=0, callbacks=[clock])
-    assert 0.0 < clock.seconds < 60.0
+    callbacks = [SlowSetUpAndSteps(), clock]
+    model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, verbose=0, callbacks=callbacks)
+    assert 0.4 <= clock.seconds < 3.0  # four steps of at least 0.1 s, without the set-up
