@@ -8,18 +8,15 @@ not GPT-2's: the ids it printed split the space off every word (``" the"`` becom
 ``" "`` + ``"the"``), which :func:`seed_token_ids` reproduces.
 
 Every choice is one field of :class:`Recipe`, so chapter 4 can change one factor at a
-time; :data:`BLOG` is the seed, :data:`FIXED` the repaired recipe. :func:`run_recipe`
-trains a recipe for a number of steps and returns its per-step curves.
+time; :data:`BLOG` is the seed, :data:`FIXED` the repaired recipe. :func:`train_recipe`
+trains a recipe for a number of steps and records its per-step curves
+(``gpt_lesson.study`` runs chapter 4's grid of recipes with it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
-import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import keras_hub
@@ -28,7 +25,8 @@ import regex
 import tensorflow as tf
 
 from gpt_lesson import pipeline
-from gpt_lesson.config import PRESETS, GPTConfig
+from gpt_lesson.config import GPTConfig
+from gpt_lesson.layer_probe import LayerProbe
 from gpt_lesson.tokenizer import GPT2_PATTERN, tiktoken_reference
 from gpt_lesson.vocabulary import Vocabulary
 
@@ -67,8 +65,11 @@ class Recipe:
     end_token: bool = True  # [start] + 63 tokens + [end]; False: [start] + 64 tokens
     learning_rate: float = 1e-3  # Keras' default for "adam"
     warmup_steps: int = 0  # linear warmup to learning_rate, then constant
+    decay_to_zero_at: int | None = None  # cosine decay after the warmup, 0 at this step
     clipnorm: float | None = None  # gradient clipping by global norm
     tied_output: bool = False  # the output projection is the token embedding transposed
+    initializer_range: float | None = None  # None: KerasHub's defaults; paper: N(0, 0.02)
+    shuffle: bool = False  # the seed reads its windows in text order
 
 
 BLOG = Recipe()
@@ -81,44 +82,6 @@ FIXED = Recipe(
     warmup_steps=100,
     clipnorm=1.0,
 )
-
-# Chapter 4's one-factor experiments: the seed with exactly one choice changed.
-EXPERIMENTS: dict[str, Recipe] = {
-    "blog": BLOG,
-    "warmup": dataclasses.replace(BLOG, warmup_steps=100),
-    "pre-LN": dataclasses.replace(BLOG, normalize_first=True),
-    "logits": dataclasses.replace(BLOG, softmax_output=False),
-    "clipnorm 1": dataclasses.replace(BLOG, clipnorm=1.0),
-    "mask fixed": dataclasses.replace(BLOG, mask_hides_id_zero=False),
-    "no end token": dataclasses.replace(BLOG, end_token=False),
-    "all fixes": FIXED,
-    "all fixes, lr 2.5e-4": dataclasses.replace(FIXED, learning_rate=2.5e-4),  # the paper's
-}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How big and how long chapter 4's experiments are under a profile."""
-
-    config: GPTConfig  # the model of the one-factor experiments
-    steps: int
-    seeds: tuple[int, ...]
-    full_config: GPTConfig  # the size at which the main results are confirmed
-    full_steps: int
-    jit_compile: bool = True  # XLA pays for itself only over hundreds of steps
-
-
-# The experiments' model: the seed's depth, heads ratio and framing, 8x narrower, so that
-# every experiment runs with two seeds on a CPU; the main ones are confirmed at full size.
-SMALL = GPTConfig(
-    sequence_length=64, hidden_dim=64, num_layers=12, num_heads=4, intermediate_dim=128
-)
-TINY = GPTConfig(sequence_length=64, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32)
-PLANS: dict[str, Plan] = {
-    "default": Plan(SMALL, steps=250, seeds=(0, 1), full_config=PRESETS["blog"], full_steps=120),
-    "quick": Plan(TINY, steps=12, seeds=(0,), full_config=TINY, full_steps=6, jit_compile=False),
-}
-
 
 def seed_windows(ids: np.ndarray, recipe: Recipe = BLOG) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, labels), each (windows, 64): non-overlapping windows framed like the seed."""
@@ -133,25 +96,37 @@ def seed_windows(ids: np.ndarray, recipe: Recipe = BLOG) -> tuple[np.ndarray, np
 
 
 def seed_dataset(
-    inputs: np.ndarray, labels: np.ndarray, batch_size: int = SEED_BATCH_SIZE
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = SEED_BATCH_SIZE,
+    shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches in text order, unshuffled, as in the seed; repeated forever."""
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size)
-    return pipeline.prefetched(dataset.repeat())
+    """Batches repeated forever: in text order, as in the seed, or with ``shuffle_seed``
+    reshuffled every epoch in an order that seed fixes."""
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(inputs), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return pipeline.prefetched(dataset.batch(batch_size).repeat())
 
 
 def build_blog_model(config: GPTConfig, recipe: Recipe = BLOG) -> keras.Model:
     """The seed's model: untied embedding, post-LN blocks masked with ``x != 0``, softmax.
 
     ``config`` gives the sizes (the ``blog`` preset is the seed's own); KerasHub's
-    default initialisers are kept, as the seed did not set any.
+    default initialisers are kept, as the seed did not set any, unless the recipe asks
+    for the paper's N(0, ``initializer_range``).
     """
+    embeddings, kernel = {}, {}
+    if recipe.initializer_range is not None:
+        normal = keras.initializers.RandomNormal(stddev=recipe.initializer_range)
+        embeddings, kernel = {"embeddings_initializer": normal}, {"kernel_initializer": normal}
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedding = keras_hub.layers.TokenAndPositionEmbedding(
         vocabulary_size=config.vocab_size,
         sequence_length=config.sequence_length,
         embedding_dim=config.hidden_dim,
         name="embedding",  # its reverse projection is used only with tied_output
+        **embeddings,
     )
     x = embedding(token_ids)
     hidden = PAD_ID if not recipe.mask_hides_id_zero else 0
@@ -163,6 +138,7 @@ def build_blog_model(config: GPTConfig, recipe: Recipe = BLOG) -> keras.Model:
             dropout=config.dropout,
             normalize_first=recipe.normalize_first,
             name=f"decoder_{index}",
+            **kernel,
         )(x, decoder_padding_mask=padding_mask)
     if recipe.normalize_first:
         x = keras.layers.LayerNormalization(epsilon=1e-5, name="final_layer_norm")(x)
@@ -172,7 +148,9 @@ def build_blog_model(config: GPTConfig, recipe: Recipe = BLOG) -> keras.Model:
         if activation:
             outputs = keras.layers.Activation(activation, name="softmax")(outputs)
     else:
-        outputs = keras.layers.Dense(config.vocab_size, activation=activation, name="output")(x)
+        outputs = keras.layers.Dense(
+            config.vocab_size, activation=activation, name="output", **kernel
+        )(x)
     return keras.Model(token_ids, outputs, name="blog_gpt")
 
 
@@ -197,42 +175,67 @@ def masked_accuracy(labels, predictions, pad_id: int = PAD_ID):
 
 
 def learning_rate(recipe: Recipe) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """Constant, or linear warmup to the recipe's rate and constant after it."""
-    if recipe.warmup_steps == 0:
+    """Constant; or a linear warmup to the recipe's rate, then constant or (with
+    ``decay_to_zero_at``) a cosine decay that reaches 0 at that step, the paper's shape."""
+    if recipe.warmup_steps == 0 and recipe.decay_to_zero_at is None:
         return recipe.learning_rate
+    decays = recipe.decay_to_zero_at is not None
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        warmup_target=recipe.learning_rate,
+        initial_learning_rate=0.0 if recipe.warmup_steps else recipe.learning_rate,
+        warmup_target=recipe.learning_rate if recipe.warmup_steps else None,
         warmup_steps=recipe.warmup_steps,
-        decay_steps=1,
-        alpha=1.0,  # no decay after the warmup: only the warmup is the factor here
+        decay_steps=recipe.decay_to_zero_at - recipe.warmup_steps if decays else 1,
+        alpha=0.0 if decays else 1.0,  # alpha 1: constant after the warmup
     )
+
+
+def predicted_entropy(labels, outputs, pad_id: int = PAD_ID, from_logits: bool = False):
+    """Mean entropy (nats) of the predicted next-token distribution over non-pad labels:
+    ln(V) for a uniform guess, the labels' unigram entropy or less for a collapsed model."""
+    if from_logits:
+        log_p = tf.nn.log_softmax(outputs, axis=-1)
+    else:
+        log_p = tf.math.log(tf.maximum(outputs, 1e-30))
+    entropy = -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
+    keep = tf.cast(labels != pad_id, entropy.dtype)
+    return tf.reduce_sum(entropy * keep) / tf.reduce_sum(keep)
 
 
 def compile_blog_model(
     model: keras.Model, recipe: Recipe, pad_id: int = PAD_ID, jit_compile: bool | str = "auto"
 ) -> keras.Model:
-    """``model.compile`` with the seed's loss and metric and Adam as the recipe says."""
+    """``model.compile`` with the seed's loss and metric, the entropy of the predictions,
+    and Adam as the recipe says."""
+    from_logits = not recipe.softmax_output
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate(recipe), clipnorm=recipe.clipnorm),
-        loss=make_masked_loss(pad_id, from_logits=not recipe.softmax_output),
-        metrics=[keras.metrics.MeanMetricWrapper(masked_accuracy, name="masked_accuracy")],
+        loss=make_masked_loss(pad_id, from_logits=from_logits),
+        metrics=[
+            keras.metrics.MeanMetricWrapper(
+                masked_accuracy, name="masked_accuracy", pad_id=pad_id
+            ),
+            keras.metrics.MeanMetricWrapper(
+                predicted_entropy, name="entropy", pad_id=pad_id, from_logits=from_logits
+            ),
+        ],
         jit_compile=jit_compile,
     )
     return model
 
 
 class StepLog(keras.callbacks.Callback):
-    """Records the loss and masked accuracy of every training batch (not running means)."""
+    """Records the loss, masked accuracy and prediction entropy of every training batch."""
 
     def __init__(self) -> None:
         super().__init__()
         self.loss: list[float] = []
         self.accuracy: list[float] = []
+        self.entropy: list[float] = []
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.loss.append(float(logs["loss"]))
         self.accuracy.append(float(logs["masked_accuracy"]))
+        self.entropy.append(float(logs["entropy"]))
 
 
 class BatchMetrics(keras.callbacks.Callback):
@@ -241,26 +244,6 @@ class BatchMetrics(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         for metric in self.model.metrics:
             metric.reset_state()
-
-
-@dataclass(frozen=True)
-class Curves:
-    """Per-step loss (nats) and masked accuracy of one training run."""
-
-    name: str
-    seed: int
-    loss: tuple[float, ...]
-    accuracy: tuple[float, ...]
-    seconds: float
-
-    @classmethod
-    def from_record(cls, record: dict) -> Curves:
-        """Curves from their JSON form (lists back to tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items()})
-
-    def tail(self, steps: int = 50) -> tuple[float, float]:
-        """Mean loss and accuracy over the last ``steps`` steps: where the run ended up."""
-        return float(np.mean(self.loss[-steps:])), float(np.mean(self.accuracy[-steps:]))
 
 
 @dataclass(frozen=True)
@@ -299,79 +282,24 @@ def train_recipe(
     steps: int,
     seed: int = 0,
     jit_compile: bool | str = True,
-) -> tuple[keras.Model, StepLog]:
-    """A fresh seed-style model trained ``steps`` batches with ``recipe``; its step log."""
+    probe_steps: tuple[int, ...] = (),
+) -> tuple[keras.Model, StepLog, LayerProbe]:
+    """A fresh seed-style model trained ``steps`` batches with ``recipe``: the model, its
+    step log, and per-layer gradient norms and update sizes at ``probe_steps`` (measured
+    on the first batch). ``seed`` fixes the weights, the dropout and, if the recipe
+    shuffles, the batch order."""
     keras.utils.set_random_seed(seed)
     model = build_blog_model(windows.sized(config), recipe)
     compile_blog_model(model, recipe, windows.pad_id, jit_compile)
     log = StepLog()
+    probe_batch = (windows.inputs[:SEED_BATCH_SIZE], windows.labels[:SEED_BATCH_SIZE])
+    probe = LayerProbe(probe_steps, probe_batch, model.loss)
     model.fit(
-        seed_dataset(windows.inputs, windows.labels),
+        seed_dataset(windows.inputs, windows.labels, shuffle_seed=seed if recipe.shuffle else None),
         epochs=1,
         steps_per_epoch=steps,
-        callbacks=[BatchMetrics(), log],
+        callbacks=[BatchMetrics(), log, probe],
+        shuffle=False,  # the dataset orders its own batches
         verbose=0,
     )
-    return model, log
-
-
-def run_recipe(
-    name: str,
-    recipe: Recipe,
-    config: GPTConfig,
-    ids: np.ndarray,
-    steps: int,
-    seed: int = 0,
-    trim_vocabulary: bool = False,
-    cache: str | Path | None = None,
-    jit_compile: bool | str = True,
-) -> Curves:
-    """Train ``recipe`` from scratch for ``steps`` batches of the GPT-2 id stream ``ids``
-    and return its curves.
-
-    With ``cache``, a finished run is stored as JSON there and read back instead of
-    retrained when the same name, seed, steps, config and recipe ask again.
-    """
-    path = None
-    key = {
-        "config": dataclasses.asdict(config),
-        "recipe": dataclasses.asdict(recipe),
-        "trim_vocabulary": trim_vocabulary,
-    }
-    if cache is not None:
-        path = Path(cache) / f"{name}-seed{seed}-steps{steps}.json"
-        cached = _cached_run(Path(cache), name, seed, steps, key)
-        if cached is not None:
-            return cached
-    start = time.monotonic()
-    windows = frame(ids, recipe, trim_vocabulary)
-    _, log = train_recipe(recipe, config, windows, steps, seed, jit_compile)
-    seconds = time.monotonic() - start
-    curves = Curves(name, seed, tuple(log.loss), tuple(log.accuracy), seconds)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"key": key, "curves": dataclasses.asdict(curves)}
-        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    return curves
-
-
-def _cached_run(folder: Path, name: str, seed: int, steps: int, key: dict) -> Curves | None:
-    """A stored run of ``name`` with this key and at least ``steps`` steps, cut to ``steps``.
-
-    Cutting is exact: nothing in a run depends on how many steps it will take (the data
-    order, the dropout draws and the learning rate of step t are the same), so the first
-    ``steps`` steps of a longer run are the shorter run.
-    """
-    for path in sorted(folder.glob(f"{glob.escape(name)}-seed{seed}-steps*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        curves = Curves.from_record(record["curves"])
-        if record["key"] == key and len(curves.loss) >= steps:
-            return dataclasses.replace(
-                curves,
-                loss=curves.loss[:steps],
-                accuracy=curves.accuracy[:steps],
-                seconds=curves.seconds
-                * steps
-                / len(curves.loss),  # an estimate: the share of steps
-            )
-    return None
+    return model, log, probe

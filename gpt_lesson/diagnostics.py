@@ -208,12 +208,8 @@ def masked_metric_matches_numpy(
     return Check("masked metric matches NumPy", passed, detail)
 
 
-def _layer_of(variable: keras.Variable) -> str:
-    return variable.path.split("/")[0]
-
-
 def _train_step(model: keras.Model, optimizer: keras.Optimizer, loss_fn: LossFn):
-    """A compiled step: (inputs, labels) -> (loss, gradients), gradients applied."""
+    """A compiled step: (inputs, labels) -> loss, gradients applied."""
 
     @tf.function
     def step(inputs, labels):
@@ -221,61 +217,68 @@ def _train_step(model: keras.Model, optimizer: keras.Optimizer, loss_fn: LossFn)
             loss = loss_fn(labels, model(inputs, training=True))
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        return loss, gradients
+        return loss
 
     return step
 
 
-def gradient_norms(
-    model: keras.Model,
-    loss_fn: LossFn,
-    optimizer: keras.Optimizer,
-    batches: list[tuple[np.ndarray, np.ndarray]],
-    vanishing: float = 1e-3,
-) -> Check:
-    """Trains on ``batches`` and records each layer's gradient norm at every step.
+def gradients_reach_every_layer(probe: dict, vanishing: float = 1e-3) -> Check:
+    """Every layer's gradient norm, at every probed step, is at least ``vanishing`` times
+    the largest layer's at that step; ``probe`` is a ``LayerProbe.record()``.
 
-    Fails if a gradient is not finite, or if some layer's norm at the end is below
-    ``vanishing`` times the largest layer's (that layer has stopped learning).
+    The figure is a layers x steps heatmap of log10 of the norms. A vanishing layer that
+    appears only after training began is a symptom of whatever happened first, not
+    evidence about the initialisation: read the step-0 column for that.
     """
-    step = _train_step(model, optimizer, loss_fn)
-    layers = sorted({_layer_of(v) for v in model.trainable_variables}, key=_layer_order(model))
-    history: dict[str, list[float]] = {name: [] for name in layers}
-    for inputs, labels in batches:
-        _, gradients = step(inputs, labels)
-        squares: dict[str, float] = dict.fromkeys(layers, 0.0)
-        for variable, gradient in zip(model.trainable_variables, gradients, strict=True):
-            if gradient is not None:
-                squares[_layer_of(variable)] += float(tf.reduce_sum(tf.square(gradient)))
-        for name in layers:
-            history[name].append(math.sqrt(squares[name]))
-    last = {name: norms[-1] for name, norms in history.items()}
-    finite = all(math.isfinite(n) for norms in history.values() for n in norms)
-    largest = max(last.values())
-    weak = [name for name, norm in last.items() if norm < vanishing * largest]
-    passed = finite and not weak
-    detail = ", ".join(f"{name} {norm:.2e}" for name, norm in last.items())
-    detail = f"last step: {detail}"
+    norms = np.asarray(probe["gradient_norm"], dtype=float)  # steps x layers
+    finite = bool(np.isfinite(norms).all())
+    relative = norms / norms.max(axis=1, keepdims=True)
+    weak = relative < vanishing
+    passed = finite and not weak.any()
+    first = relative[0]
+    detail = (
+        f"at step {probe['steps'][0]} the weakest layer ({probe['layers'][int(first.argmin())]}) "
+        f"gets {first.min():.1e} of the strongest's norm"
+    )
+    if weak.any():
+        step, layer = map(int, np.argwhere(weak)[0])
+        detail += (
+            f"; from step {probe['steps'][step]} on, {probe['layers'][layer]} and "
+            f"{int(weak[step].sum()) - 1} more get under {vanishing:g} of it"
+        )
     if not finite:
         detail += "; some gradients are not finite"
-    if weak:
-        detail += f"; vanishing in {', '.join(weak)}"
-    figure, axes = plt.subplots(figsize=(7, 3.6))
-    colors = plt.cm.viridis(np.linspace(0, 1, len(layers)))
-    for color, name in zip(colors, layers, strict=True):
-        axes.plot(history[name], color=color, label=name)
-    axes.set_yscale("log")
-    axes.set_xlabel("training step")
-    axes.set_ylabel("gradient norm")
-    axes.legend(fontsize=6, ncol=2, loc="upper right")
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    _layer_heatmap(axes, probe, "gradient_norm", figure)
     figure.tight_layout()
     plt.close(figure)
     return Check("gradients reach every layer", passed, detail, figure)
 
 
-def _layer_order(model: keras.Model) -> Callable[[str], int]:
-    names = [layer.name for layer in model.layers]
-    return lambda name: names.index(name) if name in names else len(names)
+def _layer_heatmap(axes: plt.Axes, probe: dict, field: str, figure: Figure, **color) -> None:
+    """log10 of a probe's per-layer values: layers on the y axis (input at the bottom)."""
+    values = np.log10(np.maximum(np.asarray(probe[field], dtype=float).T, 1e-30))
+    image = axes.imshow(values, aspect="auto", origin="lower", cmap="viridis", **color)
+    axes.set_xticks(range(len(probe["steps"])), probe["steps"], rotation=90)
+    axes.set_yticks(range(len(probe["layers"])), probe["layers"])
+    axes.set_xlabel("training step")
+    figure.colorbar(image, ax=axes, label=f"log10 {field.replace('_', ' ')}")
+
+
+def range_test_choice(rates: np.ndarray, losses: list[float]) -> tuple[np.ndarray, int, int]:
+    """The smoothed range-test curve, the index where it stops falling (its minimum) and
+    the suggested index: where it falls fastest per log-rate step, below that one.
+
+    The raw per-batch loss is noisy and, past the minimum, diverges; the steepest point of
+    the raw or lightly smoothed curve often sits in that tail, a rate that blows up.
+    """
+    window = max(5, len(losses) // 10)
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    offset = window // 2  # smooth[i] is centred on rates[i + offset]
+    stop = int(np.argmin(smooth))
+    slope = np.gradient(smooth)
+    suggested = int(np.argmin(slope[: max(stop, 1)]))
+    return smooth, stop + offset, suggested + offset
 
 
 def learning_rate_range(
@@ -286,34 +289,34 @@ def learning_rate_range(
     highest: float = 1e-1,
 ) -> Check:
     """The learning-rate range test: raise Adam's rate exponentially, one batch per step,
-    and see where the loss falls fastest; a good peak rate is a little below that.
+    smooth the loss curve, and suggest the rate where it falls fastest, below the rate
+    where it stops falling (:func:`range_test_choice`).
 
-    Fails if the loss never falls below its starting value.
+    Fails if the smoothed loss never falls clearly below its starting value.
     """
-    if len(batches) < 10:
-        raise ValueError(f"The range test needs at least 10 batches, got {len(batches)}.")
+    if len(batches) < 20:
+        raise ValueError(f"The range test needs at least 20 batches, got {len(batches)}.")
     rates = np.geomspace(lowest, highest, len(batches))
     optimizer = keras.optimizers.Adam(learning_rate=float(rates[0]))
     step = _train_step(model, optimizer, loss_fn)
     losses = []
     for rate, (inputs, labels) in zip(rates, batches, strict=True):
         optimizer.learning_rate.assign(float(rate))
-        loss, _ = step(inputs, labels)
-        losses.append(float(loss))
-    smooth = np.convolve(losses, np.ones(5) / 5, mode="same")
-    slope = np.gradient(smooth)
-    best = int(np.argmin(slope[2:-2])) + 2
-    passed = smooth[2:-2].min() < smooth[2] - 0.1
+        losses.append(float(step(inputs, labels)))
+    smooth, stop, suggested = range_test_choice(rates, losses)
+    passed = bool(smooth.min() < smooth[0] - 0.1)
     detail = (
-        f"loss falls fastest at lr {rates[best]:.1e}; lowest loss {min(losses):.2f} at lr "
-        f"{rates[int(np.argmin(losses))]:.1e} (start {losses[0]:.2f})"
+        f"the smoothed loss falls fastest at lr {rates[suggested]:.1e} and stops falling at "
+        f"{rates[stop]:.1e} (lowest {smooth.min():.2f} nats, start {smooth[0]:.2f})"
     )
     if not passed:
         detail += ": no rate in the range made the loss fall"
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    axes.plot(rates, losses, color="tab:gray", alpha=0.5, label="per step")
-    axes.plot(rates[2:-2], smooth[2:-2], color="tab:blue", label="5-step mean")
-    axes.axvline(rates[best], color="tab:red", linestyle="--", label="steepest descent")
+    figure, axes = plt.subplots(figsize=(7, 3.4))
+    offset = (len(losses) - len(smooth)) // 2
+    axes.plot(rates, losses, color="tab:gray", alpha=0.5, label="per batch")
+    axes.plot(rates[offset : offset + len(smooth)], smooth, color="tab:blue", label="smoothed")
+    axes.axvline(rates[suggested], color="tab:green", linestyle="--", label="suggested")
+    axes.axvline(rates[stop], color="tab:red", linestyle=":", label="stops falling")
     axes.set_xscale("log")
     axes.set_xlabel("learning rate")
     axes.set_ylabel("loss (nats)")
@@ -329,22 +332,32 @@ def overfits_one_batch(
     optimizer: keras.Optimizer,
     batch: tuple[np.ndarray, np.ndarray],
     steps: int,
-    target_loss: float = 0.5,
+    pad_id: int,
+    fraction: float = 0.5,
 ) -> Check:
-    """A model that can learn memorises a single batch: its loss falls below ``target_loss``.
+    """A model that can learn memorises a single batch: its loss on that batch falls below
+    ``fraction`` of the batch's own label entropy, the best loss a model that knows only
+    the label frequencies can reach. A collapsed model stays at that entropy.
 
     If it cannot, the fault is in the model, loss or optimizer, not in the data's size.
     """
     step = _train_step(model, optimizer, loss_fn)
     inputs, labels = batch
-    losses = [float(step(inputs, labels)[0]) for _ in range(steps)]
-    passed = losses[-1] < target_loss
-    detail = f"loss {losses[0]:.2f} -> {losses[-1]:.2f} nats after {steps} steps on one batch"
+    _, shares = label_shares(labels, pad_id)
+    entropy = float(-(shares * np.log(shares)).sum())
+    target = fraction * entropy
+    losses = [float(step(inputs, labels)) for _ in range(steps)]
+    passed = losses[-1] < target
+    detail = (
+        f"loss {losses[0]:.2f} -> {losses[-1]:.2f} nats after {steps} steps on one batch; "
+        f"the batch's label entropy is {entropy:.2f}, the target {target:.2f}"
+    )
     if not passed:
-        detail += f" (target < {target_loss}): the model cannot even memorise"
+        detail += ": the model cannot even memorise"
     figure, axes = plt.subplots(figsize=(7, 3.2))
-    axes.plot(losses)
-    axes.axhline(target_loss, color="tab:red", linestyle="--", label="target")
+    axes.plot(losses, label="loss on the batch")
+    axes.axhline(entropy, color="black", linestyle="--", label="label entropy of the batch")
+    axes.axhline(target, color="tab:red", linestyle=":", label="target")
     axes.set_xlabel("step on the same batch")
     axes.set_ylabel("loss (nats)")
     axes.legend()

@@ -262,29 +262,60 @@ def moving_average(values, window: int) -> np.ndarray:
     return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
-def plot_recipe_curves(
-    runs: dict[str, list], unigram_loss: float, majority_share: float, window: int = 20
-) -> Figure:
-    """Per-step loss and masked accuracy of training recipes, ``window``-step means.
+CURVE_PANELS = (
+    ("loss", "training loss (nats per token)"),
+    ("accuracy", "masked accuracy"),
+    ("entropy", "entropy of the predictions (nats)"),
+)
 
-    ``runs`` maps a recipe's name to its runs (objects with ``loss`` and ``accuracy``
-    sequences, one per seed): the line is the mean over seeds, the band their range. The
-    dashed lines are what a model that ignores its context gets: the unigram entropy of
-    the labels and the share of the commonest label.
+
+def plot_recipe_curves(
+    runs: dict[str, list[dict]], label_entropy: float, majority_share: float, window: int = 20
+) -> Figure:
+    """Per-step loss, masked accuracy and prediction entropy of training recipes, as
+    ``window``-step means, one panel above the other.
+
+    ``runs`` maps a recipe's name to its runs (records with ``loss``, ``accuracy`` and
+    ``entropy`` lists, one per seed): the line is the mean over seeds, the band their
+    range. The dashed lines are what a model that ignores its context gets: the entropy
+    of the label distribution (its best loss, and its predictions' entropy) and the
+    share of the commonest label (its accuracy).
     """
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, panels = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
     for index, (name, seeds) in enumerate(runs.items()):
-        for axes, field in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
-            smooth = np.array([moving_average(getattr(run, field), window) for run in seeds])
-            steps = np.arange(smooth.shape[1]) + min(window, len(getattr(seeds[0], field)))
+        for axes, (field, _) in zip(panels, CURVE_PANELS, strict=True):
+            length = min(len(run[field]) for run in seeds)
+            smooth = np.array([moving_average(run[field][:length], window) for run in seeds])
+            steps = np.arange(smooth.shape[1]) + min(window, length)
             axes.plot(steps, smooth.mean(axis=0), color=f"C{index}", label=name)
             axes.fill_between(steps, smooth.min(0), smooth.max(0), color=f"C{index}", alpha=0.2)
-    loss_axes.axhline(unigram_loss, color="black", linestyle="--", label="unigram entropy")
-    accuracy_axes.axhline(majority_share, color="black", linestyle="--", label="majority label")
-    loss_axes.set_ylabel("training loss (nats per token)")
-    accuracy_axes.set_ylabel("masked accuracy")
-    for axes in (loss_axes, accuracy_axes):
-        axes.set_xlabel("training step")
-    accuracy_axes.legend(fontsize=7)
+    plateau = {"loss": label_entropy, "accuracy": majority_share, "entropy": label_entropy}
+    names = {"loss": "label entropy", "accuracy": "majority label", "entropy": "label entropy"}
+    for axes, (field, ylabel) in zip(panels, CURVE_PANELS, strict=True):
+        axes.axhline(plateau[field], color="black", linestyle="--", label=names[field])
+        axes.set_ylabel(ylabel)
+    panels[0].legend(loc="upper right")
+    panels[-1].set_xlabel("training step")
     figure.tight_layout()
+    return figure
+
+
+def plot_layer_heatmaps(probes: dict[str, dict], field: str, title: str) -> Figure:
+    """One layers x steps heatmap of log10 ``field`` per run (``LayerProbe`` records),
+    side by side on one colour scale, input layers at the bottom."""
+    values = {name: np.asarray(probe[field], dtype=float).T for name, probe in probes.items()}
+    logs = {name: np.log10(np.maximum(v, 1e-30)) for name, v in values.items()}
+    low = min(float(v.min()) for v in logs.values())
+    high = max(float(v.max()) for v in logs.values())
+    figure, panels = plt.subplots(1, len(probes), figsize=(5.5 * len(probes), 5), sharey=False)
+    panels = np.atleast_1d(panels)
+    for axes, (name, probe) in zip(panels, probes.items(), strict=True):
+        image = axes.imshow(
+            logs[name], aspect="auto", origin="lower", cmap="viridis", vmin=low, vmax=high
+        )
+        axes.set_xticks(range(len(probe["steps"])), probe["steps"], rotation=90)
+        axes.set_yticks(range(len(probe["layers"])), probe["layers"])
+        axes.set_xlabel("training step")
+        axes.set_title(name)
+    figure.colorbar(image, ax=list(panels), label=f"log10 {title}")
     return figure

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
@@ -97,28 +98,67 @@ def test_the_seed_mask_hides_exclamation_marks_and_the_fixed_one_does_not():
         assert (not np.allclose(before, after, atol=1e-6)) == sees_it
 
 
-def test_run_recipe_trains_reuses_its_cache_and_cuts_longer_runs(seed_ids, tmp_path):
+def test_schedules_warm_up_hold_and_decay_as_the_recipe_says():
+    constant = blog.learning_rate(blog.BLOG)
+    assert constant == 1e-3
+    held = blog.learning_rate(blog.Recipe(warmup_steps=10))
+    assert [float(held(s)) for s in (0, 5, 10, 50)] == pytest.approx([0, 5e-4, 1e-3, 1e-3])
+    paper = blog.learning_rate(blog.Recipe(learning_rate=2.5e-4, warmup_steps=10, decay_to_zero_at=30))
+    assert [float(paper(s)) for s in (5, 10, 20, 30)] == pytest.approx(
+        [1.25e-4, 2.5e-4, 1.25e-4, 0], abs=1e-9
+    )
+
+
+def test_the_paper_s_initialisation_replaces_keras_hub_s_defaults():
+    keras.utils.set_random_seed(0)
+    default = blog.build_blog_model(ONE_LAYER)
+    paper = blog.build_blog_model(ONE_LAYER, dataclasses.replace(blog.BLOG, initializer_range=0.02))
+    for name in ("embedding", "decoder_0", "output"):
+        kernels = [w for w in paper.get_layer(name).weights if "kernel" in w.path or "embeddings" in w.path]
+        assert kernels
+        for weight in kernels:
+            values = weight.numpy()
+            if "position" in weight.path:
+                continue
+            assert values.std() == pytest.approx(0.02, rel=0.25), weight.path
+    default_kernel = default.get_layer("output").kernel.numpy()
+    assert default_kernel.std() > 0.05  # Glorot uniform for a 16 x 50 kernel: about 0.17
+
+
+def test_shuffled_batches_follow_their_seed_and_text_order_is_kept_without_one():
+    inputs = np.arange(40, dtype=np.int32).reshape(40, 1)
+
+    def first_rows(shuffle_seed):
+        batches = blog.seed_dataset(inputs, inputs, batch_size=4, shuffle_seed=shuffle_seed)
+        return [int(x[0, 0]) for x, _ in batches.take(20)]  # two epochs of 10 batches
+
+    assert first_rows(None) == [0, 4, 8, 12, 16, 20, 24, 28, 32, 36] * 2
+    assert first_rows(1) == first_rows(1)
+    assert first_rows(1) != first_rows(2)
+    assert first_rows(1)[:10] != first_rows(1)[10:]  # a new order each epoch
+
+
+def test_predicted_entropy_is_ln_v_for_uniform_and_zero_for_certain_predictions():
+    labels = np.array([[1, 2, 3, 9]])
+    uniform = np.full((1, 4, 10), 0.1, dtype="float32")
+    assert float(blog.predicted_entropy(labels, uniform, pad_id=9)) == pytest.approx(np.log(10))
+    certain = np.zeros((1, 4, 10), dtype="float32")
+    certain[..., 0] = 50.0
+    assert float(blog.predicted_entropy(labels, certain, pad_id=9, from_logits=True)) < 1e-6
+
+
+def test_train_recipe_logs_every_step_and_probes_the_layers(seed_ids):
     config = GPTConfig(
         sequence_length=64, hidden_dim=16, num_layers=1, num_heads=2, intermediate_dim=16
     )
-
-    def run(steps: int, cache=tmp_path) -> blog.Curves:
-        return blog.run_recipe(
-            "tiny",
-            blog.FIXED,
-            config,
-            seed_ids[:20_000],
-            steps=steps,
-            trim_vocabulary=True,
-            cache=cache,
-            jit_compile=False,
-        )
-
-    first = run(4)
-    assert len(first.loss) == len(first.accuracy) == 4
-    assert run(4) == first
-    cut = run(2)  # read from the 4-step run, not trained again
-    assert cut.loss == first.loss[:2] and cut.accuracy == first.accuracy[:2]
-    assert len(list(tmp_path.iterdir())) == 1
-    fresh = run(2, cache=None)  # and the cut is what a 2-step run gives
-    assert fresh.loss == pytest.approx(cut.loss, rel=1e-6)
+    windows = blog.frame(seed_ids[:20_000], trim_vocabulary=True)
+    _, log, probe = blog.train_recipe(
+        blog.BLOG, config, windows, steps=4, jit_compile=False, probe_steps=(0, 3)
+    )
+    assert len(log.loss) == len(log.accuracy) == len(log.entropy) == 4
+    assert log.entropy[0] == pytest.approx(np.log(windows.vocabulary.size), abs=0.05)
+    record = probe.record()
+    assert record["steps"] == [0, 3]
+    assert record["layers"] == ["embedding", "decoder_0", "output"]
+    _, again, _ = blog.train_recipe(blog.BLOG, config, windows, steps=4, jit_compile=False)
+    assert again.loss == pytest.approx(log.loss, rel=1e-6)  # seeded: the same run twice

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from gpt_lesson import blog, diagnostics
 from gpt_lesson.config import GPTConfig
+from gpt_lesson.layer_probe import LayerProbe
 from gpt_lesson.objectives import masked_accuracy
 
 PAD = 9
@@ -118,20 +119,50 @@ def test_masked_metric_check_catches_a_metric_that_ignores_its_mask():
     ).passed
 
 
-def test_gradient_norms_cover_every_layer_and_flag_a_frozen_one():
-    batches = [windows(seed=s) for s in range(3)]
-    model = tiny_model()
-    check = diagnostics.gradient_norms(model, logits_loss, keras.optimizers.Adam(1e-3), batches)
-    assert check.passed, check.detail
-    for layer in ("embedding", "decoder_0", "decoder_1", "output"):
-        assert layer in check.detail
+def probe_of(model: keras.Model, learning_rate: float, steps: int = 4) -> dict:
+    """A LayerProbe record of ``steps`` training steps of ``model`` on random windows."""
+    inputs, labels = windows(count=8)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=logits_loss)
+    probe = LayerProbe(range(steps), (inputs, labels), logits_loss)
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(4).repeat()
+    model.fit(dataset, steps_per_epoch=steps, callbacks=[probe], shuffle=False, verbose=0)
+    return probe.record()
 
+
+def test_layer_probe_measures_every_layer_at_every_chosen_step():
+    record = probe_of(tiny_model(), 1e-3)
+    assert record["steps"] == [0, 1, 2, 3]
+    assert record["layers"] == ["embedding", "decoder_0", "decoder_1", "final_layer_norm", "output"]
+    norms, ratios = np.array(record["gradient_norm"]), np.array(record["update_ratio"])
+    assert norms.shape == ratios.shape == (4, 5)
+    assert (norms > 0).all() and (ratios > 0).all()
+    # Adam's first step moves every weight by about the learning rate: |dW| / |W| is small.
+    assert (ratios < 0.1).all()
+    assert (np.array(probe_of(tiny_model(), 0.0)["update_ratio"]) == 0).all()
+
+
+def test_gradient_check_passes_a_healthy_model_and_flags_a_blocked_one():
+    healthy = diagnostics.gradients_reach_every_layer(probe_of(tiny_model(), 1e-3))
+    assert healthy.passed, healthy.detail
     model = tiny_model()
     output = model.get_layer("output")
     output.kernel.assign(tf.zeros_like(output.kernel))  # blocks every gradient below it
-    dead = diagnostics.gradient_norms(model, logits_loss, keras.optimizers.Adam(0.0), batches)
-    assert not dead.passed
-    assert "vanishing in embedding, decoder_0, decoder_1" in dead.detail
+    blocked = diagnostics.gradients_reach_every_layer(probe_of(model, 0.0))
+    assert not blocked.passed
+    assert "from step 0 on, embedding and 3 more get under 0.001" in blocked.detail
+
+
+def test_range_test_suggests_from_the_smoothed_curve_not_the_diverging_tail():
+    rates = np.geomspace(1e-6, 1e-1, 100)
+    log_rate = np.log10(rates)
+    # Flat, then falling fastest near 3e-3, then a noisy, diverging tail past 2e-2.
+    losses = 8.0 - 3.0 / (1 + np.exp(-(log_rate + 2.5) * 4))
+    tail = rates > 2e-2
+    losses[tail] += np.linspace(0, 6, tail.sum()) + np.random.default_rng(0).normal(0, 1.5, tail.sum())
+    _, stop, suggested = diagnostics.range_test_choice(rates, list(losses))
+    assert 1e-3 < rates[suggested] < 1e-2
+    assert 1e-2 < rates[stop] < 5e-2
+    assert suggested < stop
 
 
 def test_learning_rate_range_finds_a_falling_loss_and_flags_a_useless_range():
@@ -142,18 +173,29 @@ def test_learning_rate_range_finds_a_falling_loss_and_flags_a_useless_range():
     assert not tiny_rates.passed
 
 
-def test_overfitting_one_batch_works_with_a_good_recipe_and_not_with_lr_zero():
+def test_overfitting_one_batch_passes_a_learning_model_and_fails_a_frozen_one():
     batch = windows(count=2)
-    model = tiny_model()
     check = diagnostics.overfits_one_batch(
-        model, logits_loss, keras.optimizers.Adam(1e-2), batch, steps=150
+        tiny_model(), logits_loss, keras.optimizers.Adam(1e-2), batch, steps=150, pad_id=PAD
     )
     assert check.passed, check.detail
     frozen = diagnostics.overfits_one_batch(
-        tiny_model(), logits_loss, keras.optimizers.Adam(0.0), batch, steps=5
+        tiny_model(), logits_loss, keras.optimizers.Adam(0.0), batch, steps=5, pad_id=PAD
     )
     assert not frozen.passed
     assert "cannot even memorise" in frozen.detail
+
+
+def test_overfitting_one_batch_fails_a_model_that_learned_only_label_frequencies():
+    inputs, labels = windows(count=2)
+    model = tiny_model()
+    output = model.get_layer("output")
+    output.kernel.assign(tf.zeros_like(output.kernel))
+    output.kernel.trainable = False  # only the bias learns: the unigram model, no context
+    check = diagnostics.overfits_one_batch(
+        model, logits_loss, keras.optimizers.Adam(1e-1), (inputs, labels), steps=150, pad_id=PAD
+    )
+    assert not check.passed, check.detail
 
 
 def test_check_prints_its_verdict():

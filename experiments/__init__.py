@@ -1,0 +1,1 @@
+"""Experiments whose results the book reads: each script regenerates its committed JSON."""

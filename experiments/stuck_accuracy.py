@@ -1,0 +1,61 @@
+"""Chapter 4's grid of training runs (``gpt_lesson.study``), regenerated and resumable.
+
+python -m experiments.stuck_accuracy                # every run of the default profile
+python -m experiments.stuck_accuracy --workers 2    # two processes of one thread each
+python -m experiments.stuck_accuracy --quick        # the tiny grid, seconds
+
+Each finished run is written to ``experiments/results/stuck_accuracy/<run>.json`` (or
+``--out``); a run already stored is skipped, so the command carries on where an
+interrupted one stopped. ``--list`` prints which runs are stored and which are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "stuck_accuracy"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the quick profile's tiny grid")
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the grid")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: its default)")
+    parser.add_argument("--list", action="store_true", help="show stored and missing runs")
+    args = parser.parse_args()
+    out = args.out or (RESULTS.with_name("stuck_accuracy-quick") if args.quick else RESULTS)
+    if args.workers > 1:
+        command = [sys.executable, "-m", "experiments.stuck_accuracy", "--workers", "1"]
+        command += ["--out", str(out), "--threads", str(args.threads or 1)]
+        command += ["--quick"] if args.quick else []
+        workers = [subprocess.Popen(command) for _ in range(args.workers)]
+        sys.exit(max(worker.wait() for worker in workers))
+    if args.threads:
+        os.environ["GPT_LESSON_THREADS"] = str(args.threads)
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    from gpt_lesson import blog, study
+    from gpt_lesson.data import read_text
+
+    plan = study.PLANS["quick" if args.quick else "default"]
+    runs = study.grid(plan)
+    if args.list:
+        records, missing = study.load(runs, out)
+        print(f"{len(records)} of {len(runs)} runs stored in {out}")
+        for run in missing:
+            print(f"  missing: {run.stem} ({run.steps} steps)")
+        return
+    seed_ids = blog.seed_token_ids(read_text("shakespeare"))
+    study.run_grid(runs, out, seed_ids, jit_compile=plan.jit_compile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Chapter 4's experiment grid: what it holds, and that it resumes run by run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from gpt_lesson import blog, study
+from gpt_lesson.data import read_text
+
+DEFAULT, QUICK = study.PLANS["default"], study.PLANS["quick"]
+
+
+@pytest.fixture(scope="module")
+def seed_ids() -> np.ndarray:
+    return blog.seed_token_ids(read_text("shakespeare"))[:30_000]
+
+
+def test_the_default_grid_holds_the_factorial_the_one_factor_rows_and_the_full_size_runs():
+    runs = study.grid(DEFAULT)
+    assert len({run.stem for run in runs}) == len(runs)
+    factorial = [run for run in runs if run.group == "factorial"]
+    cells = {(run.row, run.column) for run in factorial}
+    assert cells == {(row, col) for row in (study.POST_LN, study.PRE_LN) for col in study.SCHEDULES}
+    for cell in cells:
+        seeds = [run.seed for run in factorial if (run.row, run.column) == cell]
+        assert sorted(seeds) == [0, 1, 2]
+    for run in factorial:  # about 2 epochs; 3,000 steps where the warmup is 2,000
+        assert run.steps >= (3000 if run.recipe.warmup_steps == 2000 else 1000)
+        assert run.config == study.SMALL
+    one_factor = [run for run in runs if run.group == "one factor"]
+    for row in ("3 layers", "6 layers", "N(0, 0.02) init", "shuffled batches"):
+        assert sorted(run.seed for run in one_factor if run.row == row) == [0, 1]
+    assert {run.config.num_layers for run in one_factor} == {3, 6, 12}
+    full = [run for run in runs if run.group == "full size"]
+    assert {(run.row, run.column) for run in full} == {
+        (study.POST_LN, study.BLOG_SCHEDULE),
+        (study.POST_LN, study.SCHEDULES[2]),
+        (study.PRE_LN, study.BLOG_SCHEDULE),
+    }
+    assert all(run.config.hidden_dim == 512 and run.steps >= 539 for run in full)
+
+
+def test_one_factor_rows_change_exactly_one_thing_from_the_blog():
+    for name, (recipe, config) in study.one_factor_rows(DEFAULT).items():
+        changed = [k for k, v in dataclasses.asdict(recipe).items() if getattr(blog.BLOG, k) != v]
+        changed += [k for k, v in dataclasses.asdict(config).items() if getattr(study.SMALL, k) != v]
+        assert len(changed) == 1, (name, changed)
+
+
+def test_the_grid_runs_stores_each_run_and_resumes(seed_ids, tmp_path):
+    runs = [run for run in study.grid(QUICK) if run.group == "factorial"][:2]
+    study.run_grid(runs, tmp_path, seed_ids, jit_compile=False)
+    records, missing = study.load(runs, tmp_path)
+    assert not missing and len(records) == 2
+    first = records[0]
+    assert len(first["loss"]) == len(first["accuracy"]) == len(first["entropy"]) == runs[0].steps
+    assert first["majority_share"] == pytest.approx(0.3, abs=0.05)  # the lone space
+    assert first["probe"]["steps"] == list(study.probe_steps(runs[0].steps))
+    assert first["minutes"] > 0
+    said = []
+    study.run_grid(runs, tmp_path, seed_ids, jit_compile=False, say=said.append)
+    assert said == []  # nothing retrained
+
+    changed = dataclasses.replace(runs[0], steps=runs[0].steps + 1)
+    assert study.stored(changed, tmp_path) is None  # another length is another run
+    _, missing = study.load([changed], tmp_path)
+    assert missing == [changed]
+
+
+def test_a_dead_process_s_lock_is_taken_over_and_a_live_one_is_respected(seed_ids, tmp_path):
+    run = study.grid(QUICK)[0]
+    lock = tmp_path / f"{run.stem}.lock"
+    lock.write_text("999999999")
+    study.run_grid([run], tmp_path, seed_ids, jit_compile=False)
+    assert study.stored(run, tmp_path) is not None and not lock.exists()
+
+    other = study.grid(QUICK)[1]
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / f"{other.stem}.lock").write_text(str(sleeper.pid))
+        study.run_grid([other], tmp_path, seed_ids, jit_compile=False)
+        assert study.stored(other, tmp_path) is None  # left to the live process
+    finally:
+        sleeper.kill()
+
+
+def test_records_are_small_json(seed_ids, tmp_path):
+    run = study.grid(QUICK)[0]
+    study.run_grid([run], tmp_path, seed_ids, jit_compile=False)
+    text = (tmp_path / f"{run.stem}.json").read_text()
+    assert json.loads(text)["steps"] == run.steps
+    assert "\n" not in text.strip() and ".12345678" not in text
