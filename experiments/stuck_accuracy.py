@@ -25,7 +25,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the quick profile's tiny grid")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the grid")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: its default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="TensorFlow threads (0: its default)"
+    )
     parser.add_argument("--list", action="store_true", help="show stored and missing runs")
     args = parser.parse_args()
     out = args.out or (RESULTS.with_name("stuck_accuracy-quick") if args.quick else RESULTS)

@@ -83,6 +83,7 @@ FIXED = Recipe(
     clipnorm=1.0,
 )
 
+
 def seed_windows(ids: np.ndarray, recipe: Recipe = BLOG) -> tuple[np.ndarray, np.ndarray]:
     """(inputs, labels), each (windows, 64): non-overlapping windows framed like the seed."""
     window = SEED_WINDOW if recipe.end_token else SEED_WINDOW + 1
@@ -211,9 +212,7 @@ def compile_blog_model(
         optimizer=keras.optimizers.Adam(learning_rate(recipe), clipnorm=recipe.clipnorm),
         loss=make_masked_loss(pad_id, from_logits=from_logits),
         metrics=[
-            keras.metrics.MeanMetricWrapper(
-                masked_accuracy, name="masked_accuracy", pad_id=pad_id
-            ),
+            keras.metrics.MeanMetricWrapper(masked_accuracy, name="masked_accuracy", pad_id=pad_id),
             keras.metrics.MeanMetricWrapper(
                 predicted_entropy, name="entropy", pad_id=pad_id, from_logits=from_logits
             ),

@@ -286,7 +286,7 @@ def plot_recipe_curves(
         for axes, (field, _) in zip(panels, CURVE_PANELS, strict=True):
             length = min(len(run[field]) for run in seeds)
             smooth = np.array([moving_average(run[field][:length], window) for run in seeds])
-            steps = np.arange(smooth.shape[1]) + min(window, length)
+            steps = np.arange(smooth.shape[1]) + (window if length >= window else 1)
             axes.plot(steps, smooth.mean(axis=0), color=f"C{index}", label=name)
             axes.fill_between(steps, smooth.min(0), smooth.max(0), color=f"C{index}", alpha=0.2)
     plateau = {"loss": label_entropy, "accuracy": majority_share, "entropy": label_entropy}

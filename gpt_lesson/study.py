@@ -135,7 +135,9 @@ def _factorial(plan: Plan, seed: int) -> list[Run]:
     for row, normalize_first in ((POST_LN, False), (PRE_LN, True)):
         for column in SCHEDULES:
             recipe = blog.Recipe(normalize_first=normalize_first, **schedule(column, plan))
-            runs.append(Run("factorial", row, column, recipe, plan.config, _steps(recipe, plan), seed))
+            runs.append(
+                Run("factorial", row, column, recipe, plan.config, _steps(recipe, plan), seed)
+            )
     return runs
 
 
@@ -185,9 +187,9 @@ def grid(plan: Plan) -> list[Run]:
     first, second = plan.one_factor_seeds[0], plan.one_factor_seeds[1:]
     issue_rows = ("3 layers", "6 layers", "N(0, 0.02) init", "shuffled batches")
     earlier_rows = ("logits", "clipnorm 1", "mask fixed", "no end token")
-    runs = _factorial(plan, plan.seeds[0]) + _full_size(plan)
+    runs = _factorial(plan, plan.seeds[0]) + _one_factor(plan, first, issue_rows)
+    runs += _full_size(plan)
     runs += [run for seed in plan.seeds[1:2] for run in _factorial(plan, seed)]
-    runs += _one_factor(plan, first, issue_rows)
     runs += [run for seed in plan.seeds[2:] for run in _factorial(plan, seed)]
     runs += [run for seed in second for run in _one_factor(plan, seed, issue_rows)]
     runs += [run for seed in plan.one_factor_seeds for run in _one_factor(plan, seed, earlier_rows)]
@@ -232,7 +234,9 @@ def train(run: Run, seed_ids: np.ndarray, jit_compile: bool = True) -> dict:
         "loss": _rounded(log.loss),
         "accuracy": _rounded(log.accuracy),
         "entropy": _rounded(log.entropy),
-        "probe": {k: v if k in ("steps", "layers") else _rounded(v) for k, v in probe.record().items()},
+        "probe": {
+            k: v if k in ("steps", "layers") else _rounded(v) for k, v in probe.record().items()
+        },
         "minutes": (time.monotonic() - start) / 60.0,
         "cpu_minutes": (time.process_time() - cpu_start) / 60.0,
         "threads": os.environ.get("GPT_LESSON_THREADS", "default"),

@@ -30,6 +30,8 @@ class Table:
     def __repr__(self) -> str:
         columns = [self.header, *self.rows]
         widths = [max(len(str(row[i])) for row in columns) for i in range(len(self.header))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in columns]
+        lines = [
+            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in columns
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(line.rstrip() for line in lines)

@@ -103,7 +103,9 @@ def test_schedules_warm_up_hold_and_decay_as_the_recipe_says():
     assert constant == 1e-3
     held = blog.learning_rate(blog.Recipe(warmup_steps=10))
     assert [float(held(s)) for s in (0, 5, 10, 50)] == pytest.approx([0, 5e-4, 1e-3, 1e-3])
-    paper = blog.learning_rate(blog.Recipe(learning_rate=2.5e-4, warmup_steps=10, decay_to_zero_at=30))
+    paper = blog.learning_rate(
+        blog.Recipe(learning_rate=2.5e-4, warmup_steps=10, decay_to_zero_at=30)
+    )
     assert [float(paper(s)) for s in (5, 10, 20, 30)] == pytest.approx(
         [1.25e-4, 2.5e-4, 1.25e-4, 0], abs=1e-9
     )
@@ -114,7 +116,9 @@ def test_the_paper_s_initialisation_replaces_keras_hub_s_defaults():
     default = blog.build_blog_model(ONE_LAYER)
     paper = blog.build_blog_model(ONE_LAYER, dataclasses.replace(blog.BLOG, initializer_range=0.02))
     for name in ("embedding", "decoder_0", "output"):
-        kernels = [w for w in paper.get_layer(name).weights if "kernel" in w.path or "embeddings" in w.path]
+        kernels = [
+            w for w in paper.get_layer(name).weights if "kernel" in w.path or "embeddings" in w.path
+        ]
         assert kernels
         for weight in kernels:
             values = weight.numpy()

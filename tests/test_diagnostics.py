@@ -158,7 +158,9 @@ def test_range_test_suggests_from_the_smoothed_curve_not_the_diverging_tail():
     # Flat, then falling fastest near 3e-3, then a noisy, diverging tail past 2e-2.
     losses = 8.0 - 3.0 / (1 + np.exp(-(log_rate + 2.5) * 4))
     tail = rates > 2e-2
-    losses[tail] += np.linspace(0, 6, tail.sum()) + np.random.default_rng(0).normal(0, 1.5, tail.sum())
+    losses[tail] += np.linspace(0, 6, tail.sum()) + np.random.default_rng(0).normal(
+        0, 1.5, tail.sum()
+    )
     _, stop, suggested = diagnostics.range_test_choice(rates, list(losses))
     assert 1e-3 < rates[suggested] < 1e-2
     assert 1e-2 < rates[stop] < 5e-2

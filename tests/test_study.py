@@ -48,7 +48,9 @@ def test_the_default_grid_holds_the_factorial_the_one_factor_rows_and_the_full_s
 def test_one_factor_rows_change_exactly_one_thing_from_the_blog():
     for name, (recipe, config) in study.one_factor_rows(DEFAULT).items():
         changed = [k for k, v in dataclasses.asdict(recipe).items() if getattr(blog.BLOG, k) != v]
-        changed += [k for k, v in dataclasses.asdict(config).items() if getattr(study.SMALL, k) != v]
+        changed += [
+            k for k, v in dataclasses.asdict(config).items() if getattr(study.SMALL, k) != v
+        ]
         assert len(changed) == 1, (name, changed)
 
 
@@ -95,3 +97,29 @@ def test_records_are_small_json(seed_ids, tmp_path):
     text = (tmp_path / f"{run.stem}.json").read_text()
     assert json.loads(text)["steps"] == run.steps
     assert "\n" not in text.strip() and ".12345678" not in text
+
+
+def test_first_step_below_reads_the_end_of_the_first_window_under_the_level():
+    values = [5.0] * 10 + [1.0] * 10
+    assert study.first_step_below(values, 3.0, window=4) == 12  # steps 9..12 average 2
+    assert study.first_step_below(values, 0.5, window=4) is None
+    assert study.first_step_below(values[:3], 9.0, window=4) is None
+
+
+def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
+    def record(loss):
+        steps = len(loss)
+        return {
+            "loss": loss,
+            "accuracy": [0.3] * steps,
+            "entropy": [4.0] * steps,
+            "label_entropy": 4.0,
+            "majority_share": 0.3,
+            "minutes": 1.0,
+        }
+
+    stuck = study.describe(record([8.0] * 30 + [4.0] * 300))
+    assert stuck["reaches plateau"] == 49 and stuck["leaves plateau"] is None
+    assert stuck["below H"] == pytest.approx(0.0) and stuck["over majority"] == pytest.approx(0.0)
+    learning = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200))
+    assert learning["leaves plateau"] is not None and learning["below H"] == pytest.approx(1.0)
