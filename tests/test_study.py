@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +125,31 @@ def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
     assert stuck["below H"] == pytest.approx(0.0) and stuck["over majority"] == pytest.approx(0.0)
     learning = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200))
     assert learning["leaves plateau"] is not None and learning["below H"] == pytest.approx(1.0)
+
+
+def test_every_committed_result_is_a_whole_run_of_the_default_grid():
+    folder = Path(__file__).resolve().parents[1] / "experiments" / "results" / "stuck_accuracy"
+    runs = {run.stem: run for run in study.grid(DEFAULT)}
+    files = sorted(folder.glob("*.json"))
+    assert files, "no committed results: run python -m experiments.stuck_accuracy"
+    for path in files:
+        assert path.stem in runs, f"{path.name} is no run of the grid"
+        record = study.stored(runs[path.stem], folder)
+        assert record is not None, f"{path.name} was made with another recipe or config"
+        steps = runs[path.stem].steps
+        assert len(record["loss"]) == len(record["accuracy"]) == len(record["entropy"]) == steps
+        assert record["probe"]["steps"] == list(study.probe_steps(steps))
+        assert record["minutes"] > 0
+
+
+def test_the_command_lists_what_is_stored_and_missing(tmp_path):
+    listing = subprocess.run(
+        [sys.executable, "-m", "experiments.stuck_accuracy", "--quick", "--out", str(tmp_path)]
+        + ["--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    assert f"0 of {len(study.grid(QUICK))} runs stored" in listing
+    assert "missing: factorial-post-ln-1e-3-constant-seed0" in listing
