@@ -8,7 +8,7 @@ not GPT-2's: the ids it printed split the space off every word (``" the"`` becom
 ``" "`` + ``"the"``), which :func:`seed_token_ids` reproduces.
 
 Every choice is one field of :class:`Recipe`, so chapter 4 can change one factor at a
-time; :data:`BLOG` is the seed, :data:`FIXED` the repaired recipe. :func:`train_recipe`
+time; :data:`BLOG` is the seed. :func:`train_recipe`
 trains a recipe for a number of steps and records its per-step curves
 (``gpt_lesson.study`` runs chapter 4's grid of recipes with it).
 """
@@ -73,15 +73,6 @@ class Recipe:
 
 
 BLOG = Recipe()
-FIXED = Recipe(
-    normalize_first=True,
-    softmax_output=False,
-    mask_hides_id_zero=False,
-    end_token=False,
-    learning_rate=1e-3,
-    warmup_steps=100,
-    clipnorm=1.0,
-)
 
 
 def seed_windows(ids: np.ndarray, recipe: Recipe = BLOG) -> tuple[np.ndarray, np.ndarray]:

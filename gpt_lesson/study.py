@@ -142,8 +142,8 @@ def _factorial(plan: Plan, seed: int) -> list[Run]:
 
 
 def one_factor_rows(plan: Plan) -> dict[str, tuple[blog.Recipe, GPTConfig]]:
-    """The blog's recipe with one thing changed: the first four are the issue's, the rest
-    the first edition's one-factor experiments, run longer."""
+    """The blog's recipe with one thing changed: depth, the paper's initialisation and
+    shuffling, then the first edition's one-factor experiments, run longer."""
     config, replace = plan.config, dataclasses.replace
     return {
         "3 layers": (blog.BLOG, replace(config, num_layers=3)),
@@ -184,15 +184,16 @@ def _full_size(plan: Plan) -> list[Run]:
 def grid(plan: Plan) -> list[Run]:
     """Every run of the experiment, the most informative first (one seed of everything
     that decides the story before the further seeds)."""
-    first, second = plan.one_factor_seeds[0], plan.one_factor_seeds[1:]
-    issue_rows = ("3 layers", "6 layers", "N(0, 0.02) init", "shuffled batches")
-    earlier_rows = ("logits", "clipnorm 1", "mask fixed", "no end token")
-    runs = _factorial(plan, plan.seeds[0]) + _one_factor(plan, first, issue_rows)
+    suspects = ("3 layers", "6 layers", "N(0, 0.02) init", "shuffled batches")
+    first_edition = ("logits", "clipnorm 1", "mask fixed", "no end token")
+    first, *others = plan.one_factor_seeds
+    runs = _factorial(plan, plan.seeds[0]) + _one_factor(plan, first, suspects)
     runs += _full_size(plan)
-    runs += [run for seed in plan.seeds[1:2] for run in _factorial(plan, seed)]
-    runs += [run for seed in plan.seeds[2:] for run in _factorial(plan, seed)]
-    runs += [run for seed in second for run in _one_factor(plan, seed, issue_rows)]
-    runs += [run for seed in plan.one_factor_seeds for run in _one_factor(plan, seed, earlier_rows)]
+    runs += [run for seed in plan.seeds[1:] for run in _factorial(plan, seed)]
+    runs += [run for seed in others for run in _one_factor(plan, seed, suspects)]
+    runs += [
+        run for seed in plan.one_factor_seeds for run in _one_factor(plan, seed, first_edition)
+    ]
     return runs
 
 

@@ -26,7 +26,11 @@ def windows(count: int = 4, length: int = 8, seed: int = 0) -> tuple[np.ndarray,
     return framed[:, :-1], framed[:, 1:]
 
 
-def tiny_model(recipe: blog.Recipe = blog.FIXED) -> keras.Model:
+# A recipe that learns: pre-LN, logits, the mask on the pad id.
+HEALTHY = blog.Recipe(normalize_first=True, softmax_output=False, mask_hides_id_zero=False)
+
+
+def tiny_model(recipe: blog.Recipe = HEALTHY) -> keras.Model:
     keras.utils.set_random_seed(0)
     return blog.build_blog_model(TINY, recipe)
 
