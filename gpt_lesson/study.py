@@ -329,7 +329,8 @@ def describe(record: dict) -> dict:
 
     On the plateau: the 20-step mean loss within ``MARGIN`` of the label entropy.
     Left it: the 50-step mean loss more than ``MARGIN`` below it, which no model that
-    ignores its context can reach.
+    ignores its context can reach. Ends on it: the last ``TAIL`` steps' mean loss within
+    ``MARGIN`` of it (a run can leave the plateau and fall back).
     """
     entropy = record["label_entropy"]
     return {
@@ -340,6 +341,7 @@ def describe(record: dict) -> dict:
         "below H": float(entropy - np.mean(record["loss"][-TAIL:])),
         "reaches plateau": first_step_below(record["loss"], entropy + MARGIN, 20),
         "leaves plateau": first_step_below(record["loss"], entropy - MARGIN, 50),
+        "ends on plateau": bool(abs(np.mean(record["loss"][-TAIL:]) - entropy) <= MARGIN),
         "minutes": record["minutes"],
     }
 

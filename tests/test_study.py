@@ -123,8 +123,14 @@ def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
     stuck = study.describe(record([8.0] * 30 + [4.0] * 300))
     assert stuck["reaches plateau"] == 49 and stuck["leaves plateau"] is None
     assert stuck["below H"] == pytest.approx(0.0) and stuck["over majority"] == pytest.approx(0.0)
-    learning = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200))
-    assert learning["leaves plateau"] is not None and learning["below H"] == pytest.approx(1.0)
+    assert stuck["ends on plateau"]
+    learning = study.describe(
+        record([8.0] * 30 + [4.0] * 100 + [3.0] * 200)
+    )  # 50-step mean < 3.9 at 135
+    assert learning["leaves plateau"] == 135 and learning["below H"] == pytest.approx(1.0)
+    assert not learning["ends on plateau"]
+    relapsed = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200 + [4.0] * 200))
+    assert relapsed["leaves plateau"] == 135 and relapsed["ends on plateau"]
 
 
 def test_every_committed_result_is_a_whole_run_of_the_default_grid():
