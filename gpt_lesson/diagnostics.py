@@ -223,29 +223,25 @@ def _train_step(model: keras.Model, optimizer: keras.Optimizer, loss_fn: LossFn)
 
 
 def gradients_reach_every_layer(probe: dict, vanishing: float = 1e-3) -> Check:
-    """Every layer's gradient norm, at every probed step, is at least ``vanishing`` times
-    the largest layer's at that step; ``probe`` is a ``LayerProbe.record()``.
+    """At the last probed step, every layer's gradient norm is at least ``vanishing`` times
+    the largest layer's; ``probe`` is a ``LayerProbe.record()``.
 
-    The figure is a layers x steps heatmap of log10 of the norms. A vanishing layer that
-    appears only after training began is a symptom of whatever happened first, not
-    evidence about the initialisation: read the step-0 column for that.
+    The detail gives step 0 too, and the figure is a layers x steps heatmap of log10 of the
+    norms. A layer whose gradient vanished only after training began points at whatever
+    happened first (a collapse, say), not at the initialisation: read step 0 for that.
     """
     norms = np.asarray(probe["gradient_norm"], dtype=float)  # steps x layers
-    finite = bool(np.isfinite(norms).all())
     relative = norms / norms.max(axis=1, keepdims=True)
-    weak = relative < vanishing
-    passed = finite and not weak.any()
-    first = relative[0]
-    detail = (
-        f"at step {probe['steps'][0]} the weakest layer ({probe['layers'][int(first.argmin())]}) "
-        f"gets {first.min():.1e} of the strongest's norm"
-    )
-    if weak.any():
-        step, layer = map(int, np.argwhere(weak)[0])
-        detail += (
-            f"; from step {probe['steps'][step]} on, {probe['layers'][layer]} and "
-            f"{int(weak[step].sum()) - 1} more get under {vanishing:g} of it"
-        )
+    finite = bool(np.isfinite(norms).all())
+    passed = finite and bool((relative[-1] >= vanishing).all())
+
+    def weakest(row: int) -> str:
+        layer = probe["layers"][int(relative[row].argmin())]
+        return f"at step {probe['steps'][row]} {layer} gets {relative[row].min():.1e}"
+
+    detail = f"{weakest(-1)} of the largest layer's gradient ({weakest(0)})"
+    if not passed:
+        detail += f"; under {vanishing:g}, that layer has stopped learning"
     if not finite:
         detail += "; some gradients are not finite"
     figure, axes = plt.subplots(figsize=(7, 4.2))

@@ -302,14 +302,15 @@ def plot_recipe_curves(
 
 def plot_layer_heatmaps(probes: dict[str, dict], field: str, title: str) -> Figure:
     """One layers x steps heatmap of log10 ``field`` per run (``LayerProbe`` records),
-    side by side on one colour scale, input layers at the bottom."""
-    values = {name: np.asarray(probe[field], dtype=float).T for name, probe in probes.items()}
-    logs = {name: np.log10(np.maximum(v, 1e-30)) for name, v in values.items()}
+    one above the other on one colour scale, input layers at the bottom."""
+    logs = {
+        name: np.log10(np.maximum(np.asarray(probe[field], dtype=float).T, 1e-30))
+        for name, probe in probes.items()
+    }
     low = min(float(v.min()) for v in logs.values())
     high = max(float(v.max()) for v in logs.values())
-    figure, panels = plt.subplots(1, len(probes), figsize=(5.5 * len(probes), 5), sharey=False)
-    panels = np.atleast_1d(panels)
-    for axes, (name, probe) in zip(panels, probes.items(), strict=True):
+    figure, panels = plt.subplots(len(probes), 1, figsize=(8, 4.4 * len(probes)), squeeze=False)
+    for axes, (name, probe) in zip(panels[:, 0], probes.items(), strict=True):
         image = axes.imshow(
             logs[name], aspect="auto", origin="lower", cmap="viridis", vmin=low, vmax=high
         )
@@ -317,5 +318,6 @@ def plot_layer_heatmaps(probes: dict[str, dict], field: str, title: str) -> Figu
         axes.set_yticks(range(len(probe["layers"])), probe["layers"])
         axes.set_xlabel("training step")
         axes.set_title(name)
-    figure.colorbar(image, ax=list(panels), label=f"log10 {title}")
+        figure.colorbar(image, ax=axes, label=f"log10 {title}")
+    figure.tight_layout()
     return figure

@@ -110,3 +110,30 @@ def test_training_curves_show_the_history_and_the_references(tmp_path):
     np.testing.assert_array_equal(bits_axes.lines[0].get_ydata(), [2.6, 2.4])
     levels = {line.get_ydata()[0] for line in bits_axes.lines[1:]}
     assert {2.3, 2.7} <= levels
+
+
+def test_recipe_curves_draw_loss_accuracy_and_entropy_against_the_plateau():
+    run = {
+        "loss": [8.0 - 0.1 * i for i in range(40)],
+        "accuracy": [0.3] * 40,
+        "entropy": [5.0] * 40,
+    }
+    figure = plots.plot_recipe_curves({"a": [run, run]}, label_entropy=4.8, majority_share=0.31)
+    loss, accuracy, entropy = figure.axes
+    assert [line.get_label() for line in loss.lines] == ["a", "label entropy"]
+    assert accuracy.lines[-1].get_ydata()[0] == 0.31 and entropy.lines[-1].get_ydata()[0] == 4.8
+    steps = loss.lines[0].get_xdata()
+    assert steps[0] == 20 and len(steps) == 21  # 20-step means end at steps 20..40
+
+
+def test_layer_heatmaps_share_one_colour_scale_and_label_every_layer():
+    probe = {"steps": [0, 5], "layers": ["embedding", "output"]}
+    probes = {
+        "small": {**probe, "gradient_norm": [[1e-3, 1e-2], [1e-4, 1e-1]]},
+        "large": {**probe, "gradient_norm": [[1.0, 10.0], [1.0, 10.0]]},
+    }
+    figure = plots.plot_layer_heatmaps(probes, "gradient_norm", "gradient norm")
+    images = [axes.images[0] for axes in figure.axes if axes.images]
+    assert len(images) == 2
+    assert all(image.get_clim() == (-4.0, 1.0) for image in images)
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["embedding", "output"]
