@@ -194,20 +194,28 @@ def predicted_entropy(labels, outputs, pad_id: int = PAD_ID, from_logits: bool =
 
 
 def compile_blog_model(
-    model: keras.Model, recipe: Recipe, pad_id: int = PAD_ID, jit_compile: bool | str = "auto"
+    model: keras.Model,
+    recipe: Recipe,
+    pad_id: int = PAD_ID,
+    jit_compile: bool | str = "auto",
+    entropy: bool = False,
 ) -> keras.Model:
-    """``model.compile`` with the seed's loss and metric, the entropy of the predictions,
-    and Adam as the recipe says."""
+    """``model.compile`` with the seed's loss and metric and Adam as the recipe says; with
+    ``entropy``, also the entropy of the predictions (a metric the seed did not have)."""
     from_logits = not recipe.softmax_output
+    metrics = [
+        keras.metrics.MeanMetricWrapper(masked_accuracy, name="masked_accuracy", pad_id=pad_id)
+    ]
+    if entropy:
+        metrics.append(
+            keras.metrics.MeanMetricWrapper(
+                predicted_entropy, name="entropy", pad_id=pad_id, from_logits=from_logits
+            )
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate(recipe), clipnorm=recipe.clipnorm),
         loss=make_masked_loss(pad_id, from_logits=from_logits),
-        metrics=[
-            keras.metrics.MeanMetricWrapper(masked_accuracy, name="masked_accuracy", pad_id=pad_id),
-            keras.metrics.MeanMetricWrapper(
-                predicted_entropy, name="entropy", pad_id=pad_id, from_logits=from_logits
-            ),
-        ],
+        metrics=metrics,
         jit_compile=jit_compile,
     )
     return model
@@ -280,7 +288,7 @@ def train_recipe(
     shuffles, the batch order."""
     keras.utils.set_random_seed(seed)
     model = build_blog_model(windows.sized(config), recipe)
-    compile_blog_model(model, recipe, windows.pad_id, jit_compile)
+    compile_blog_model(model, recipe, windows.pad_id, jit_compile, entropy=True)
     log = StepLog()
     probe_batch = (windows.inputs[:SEED_BATCH_SIZE], windows.labels[:SEED_BATCH_SIZE])
     probe = LayerProbe(probe_steps, probe_batch, model.loss)

@@ -7,7 +7,8 @@ The grid (:func:`grid`) starts from the blog's recipe and varies
   warmup with cosine decay; a constant 2.5e-4), with three seeds;
 - one factor at a time, with two seeds: depth (3 and 6 post-LN layers; 12 is the
   factorial's cell), the paper's N(0, 0.02) initialisation, shuffled batches (whose seed
-  also changes the batch order), and the choices chapter 4's first edition tried;
+  also changes the batch order), and the blog's other choices (softmax layer, no clipping,
+  its mask, its end token);
 - the three runs that decide the story, at the blog's full size, for one epoch.
 
 Every run is stored as one small JSON file (per-step loss, masked accuracy and entropy
@@ -143,7 +144,7 @@ def _factorial(plan: Plan, seed: int) -> list[Run]:
 
 def one_factor_rows(plan: Plan) -> dict[str, tuple[blog.Recipe, GPTConfig]]:
     """The blog's recipe with one thing changed: depth, the paper's initialisation and
-    shuffling, then the first edition's one-factor experiments, run longer."""
+    shuffling (the suspects), then the blog's other choices."""
     config, replace = plan.config, dataclasses.replace
     return {
         "3 layers": (blog.BLOG, replace(config, num_layers=3)),
@@ -185,14 +186,14 @@ def grid(plan: Plan) -> list[Run]:
     """Every run of the experiment, the most informative first (one seed of everything
     that decides the story before the further seeds)."""
     suspects = ("3 layers", "6 layers", "N(0, 0.02) init", "shuffled batches")
-    first_edition = ("logits", "clipnorm 1", "mask fixed", "no end token")
+    other_choices = ("logits", "clipnorm 1", "mask fixed", "no end token")
     first, *others = plan.one_factor_seeds
     runs = _factorial(plan, plan.seeds[0]) + _one_factor(plan, first, suspects)
     runs += _full_size(plan)
     runs += [run for seed in plan.seeds[1:] for run in _factorial(plan, seed)]
     runs += [run for seed in others for run in _one_factor(plan, seed, suspects)]
     runs += [
-        run for seed in plan.one_factor_seeds for run in _one_factor(plan, seed, first_edition)
+        run for seed in plan.one_factor_seeds for run in _one_factor(plan, seed, other_choices)
     ]
     return runs
 
