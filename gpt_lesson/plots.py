@@ -283,6 +283,8 @@ def plot_recipe_curves(
     """
     figure, panels = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
     for index, (name, seeds) in enumerate(runs.items()):
+        if not seeds:
+            continue  # a cell not yet run
         for axes, (field, _) in zip(panels, CURVE_PANELS, strict=True):
             length = min(len(run[field]) for run in seeds)
             smooth = np.array([moving_average(run[field][:length], window) for run in seeds])
