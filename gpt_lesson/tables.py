@@ -25,7 +25,8 @@ class Table:
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
             for row in self.rows
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+        return f'<table style="font-size: 0.9em">{table}</table>'
 
     def __repr__(self) -> str:
         columns = [self.header, *self.rows]
