@@ -261,7 +261,7 @@ def _layer_heatmap(axes: plt.Axes, probe: dict, field: str, figure: Figure, **co
     figure.colorbar(image, ax=axes, label=f"log10 {field.replace('_', ' ')}")
 
 
-def range_test_choice(rates: np.ndarray, losses: list[float]) -> tuple[np.ndarray, int, int]:
+def range_test_choice(losses: list[float]) -> tuple[np.ndarray, int, int]:
     """The smoothed range-test curve, the index where it stops falling (its minimum) and
     the suggested index: where it falls fastest per log-rate step, below that one.
 
@@ -299,7 +299,7 @@ def learning_rate_range(
     for rate, (inputs, labels) in zip(rates, batches, strict=True):
         optimizer.learning_rate.assign(float(rate))
         losses.append(float(step(inputs, labels)))
-    smooth, stop, suggested = range_test_choice(rates, losses)
+    smooth, stop, suggested = range_test_choice(losses)
     passed = bool(smooth.min() < smooth[0] - 0.1)
     detail = (
         f"the smoothed loss falls fastest at lr {rates[suggested]:.1e} and stops falling at "

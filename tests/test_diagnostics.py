@@ -166,7 +166,7 @@ def test_range_test_suggests_from_the_smoothed_curve_not_the_diverging_tail():
     losses[tail] += np.linspace(0, 6, tail.sum()) + np.random.default_rng(0).normal(
         0, 1.5, tail.sum()
     )
-    _, stop, suggested = diagnostics.range_test_choice(rates, list(losses))
+    _, stop, suggested = diagnostics.range_test_choice(list(losses))
     assert 1e-3 < rates[suggested] < 1e-2
     assert 1e-2 < rates[stop] < 5e-2
     assert suggested < stop
