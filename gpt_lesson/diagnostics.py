@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import keras
@@ -21,6 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
+
+from gpt_lesson.tables import Table
 
 Decode = Callable[[int], str]
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -36,7 +38,17 @@ class Check:
     figure: Figure | None = field(default=None, repr=False, compare=False)
 
     def __str__(self) -> str:
-        return f"[{'pass' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
+        return f"[{self.verdict}] {self.name}: {self.detail}"
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else "FAIL"
+
+
+def check_table(checks: Iterable[tuple[str, Check]]) -> Table:
+    """(what it ran on, check) pairs as a table of run, check, verdict and evidence."""
+    rows = [(on, check.name, check.verdict, check.detail) for on, check in checks]
+    return Table(("run on", "check", "verdict", "evidence"), rows)
 
 
 def _show(decode: Decode | None, token_id: int) -> str:

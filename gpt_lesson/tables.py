@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+TEXT_WIDTH = 100  # the widest line of a table's text form (nbval and the terminal show it)
+NARROWEST = 12  # no column is wrapped narrower than this
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,22 @@ class Table:
         return f'<table style="font-size: 0.9em">{table}</table>'
 
     def __repr__(self) -> str:
-        columns = [self.header, *self.rows]
-        widths = [max(len(str(row[i])) for row in columns) for i in range(len(self.header))]
-        lines = [
-            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in columns
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        columns = [[str(cell) for cell in row] for row in (self.header, *self.rows)]
+        widths = _column_widths(columns)
+        lines = []
+        for number, row in enumerate(columns):
+            wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(row, widths, strict=True)]
+            for i in range(max(len(cell) for cell in wrapped)):
+                parts = [cell[i] if i < len(cell) else "" for cell in wrapped]
+                lines.append("  ".join(p.ljust(w) for p, w in zip(parts, widths, strict=True)))
+            if number == 0:
+                lines.append("  ".join("-" * w for w in widths))
         return "\n".join(line.rstrip() for line in lines)
+
+
+def _column_widths(columns: list[list[str]]) -> list[int]:
+    """Each column's width: its longest cell, the widest narrowed one by one until lines fit."""
+    widths = [max(len(row[i]) for row in columns) for i in range(len(columns[0]))]
+    while sum(widths) + 2 * (len(widths) - 1) > TEXT_WIDTH and max(widths) > NARROWEST:
+        widths[widths.index(max(widths))] -= 1
+    return widths

@@ -55,6 +55,21 @@ def test_shifted_labels_ignore_padding_and_catch_shape_mismatch():
     assert not diagnostics.labels_are_shifted_inputs(inputs, labels[:, :-1], PAD).passed
 
 
+def test_checks_make_a_table_of_run_check_verdict_and_evidence():
+    inputs, labels = windows()
+    checks = [
+        ("shifted", diagnostics.labels_are_shifted_inputs(inputs, labels, PAD)),
+        ("unshifted", diagnostics.labels_are_shifted_inputs(inputs, inputs, PAD)),
+    ]
+    table = diagnostics.check_table(checks)
+    assert table.header == ("run on", "check", "verdict", "evidence")
+    assert [row[:3] for row in table.rows] == [
+        ("shifted", "labels are shifted inputs", "pass"),
+        ("unshifted", "labels are shifted inputs", "FAIL"),
+    ]
+    assert table.rows[1][3] == checks[1][1].detail
+
+
 def test_padding_mask_hiding_real_tokens_fails_and_names_them():
     inputs = np.array([[3, 0, 5, PAD], [0, 0, 2, PAD]])
     assert diagnostics.padding_mask_hides(inputs, inputs != PAD, PAD).passed

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gpt_lesson.tables import Table
+from gpt_lesson.tables import TEXT_WIDTH, Table
 
 
 def test_a_table_renders_as_html_and_as_aligned_text():
@@ -21,3 +21,20 @@ def test_a_table_renders_as_html_and_as_aligned_text():
 def test_a_row_of_the_wrong_width_is_refused():
     with pytest.raises(ValueError, match="A row has 1 cells, the header 2"):
         Table(("a", "b"), [("only one",)])
+
+
+def test_long_cells_wrap_so_that_no_text_line_is_wider_than_the_limit():
+    evidence = "hides 2,108 real tokens (0 '!' x2,108); compute the mask as inputs != pad_id " * 2
+    table = Table(("check", "verdict", "evidence"), [("padding mask", "FAIL", evidence)])
+    lines = repr(table).splitlines()
+    assert max(len(line) for line in lines) <= TEXT_WIDTH < len(evidence)
+    assert lines[0].split() == ["check", "verdict", "evidence"]
+    assert lines[2].startswith("padding mask  FAIL     hides 2,108")
+    # The wrapped cell keeps every word, in order, in its own column.
+    column = lines[0].index("evidence")
+    assert " ".join(line[column:].strip() for line in lines[2:]) == evidence.strip()
+
+
+def test_a_table_of_short_cells_is_not_wrapped():
+    table = Table(("a", "b"), [("x" * 40, "y" * 40)])
+    assert len(repr(table).splitlines()) == 3
