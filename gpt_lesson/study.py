@@ -347,6 +347,29 @@ def describe(record: dict) -> dict:
     }
 
 
+def fate(summary: dict) -> tuple[str, int | None]:
+    """How a run met the plateau: words with ``{}`` where its step goes, and that step."""
+    reached, left = summary["reaches plateau"], summary["leaves plateau"]
+    if left is not None:
+        words = "left it at {}" if reached is not None else "never on it, below it from {}"
+        return words + (", back on it at the end" if summary["ends on plateau"] else ""), left
+    if reached is None:
+        return "still above it", None
+    return "on it from {}, never left", reached
+
+
+def fates(records: list[dict]) -> str:
+    """The seeds' fates in words, said once where they agree, with the steps in seed order."""
+    told = [fate(describe(record)) for record in records]
+    if len({words for words, _ in told}) == 1:
+        steps = [str(step) for _, step in told if step is not None]
+        return told[0][0].format(f"step{'s' * (len(steps) > 1)} {', '.join(steps)}")
+    return "; ".join(
+        f"seed {record['seed']}: " + words.format(f"step {step}")
+        for record, (words, step) in zip(records, told, strict=True)
+    )
+
+
 def cells(records: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
     """Records grouped by (group, row, column), seeds in order."""
     grouped: dict[tuple[str, str, str], list[dict]] = {}

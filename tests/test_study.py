@@ -132,6 +132,18 @@ def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
     relapsed = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200 + [4.0] * 200))
     assert relapsed["leaves plateau"] == 135 and relapsed["ends on plateau"]
 
+    def seeded(seed, loss):
+        return {**record(loss), "seed": seed}
+
+    stuck_runs = [seeded(0, [8.0] * 30 + [4.0] * 300), seeded(1, [8.0] * 40 + [4.0] * 300)]
+    assert study.fates(stuck_runs) == "on it from steps 49, 59, never left"
+    assert study.fates(stuck_runs[:1]) == "on it from step 49, never left"
+    mixed = [stuck_runs[0], seeded(1, [8.0] * 30 + [4.0] * 100 + [3.0] * 200 + [4.0] * 200)]
+    assert study.fates(mixed) == (
+        "seed 0: on it from step 49, never left; seed 1: left it at step 135, back on it at the end"
+    )
+    assert study.fates([seeded(0, [8.0] * 300)]) == "still above it"
+
 
 def test_every_committed_result_is_a_whole_run_of_the_default_grid():
     folder = Path(__file__).resolve().parents[1] / "experiments" / "results" / "stuck_accuracy"
