@@ -1,4 +1,5 @@
-# gpt-lesson: `make book` installs everything and builds the book; `make test` runs every test.
+# gpt-lesson: `make book` installs everything and builds the book; `make test` runs every test
+# (chapters under the quick profile); `make test-stored` re-checks the stored chapter outputs.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ BOOK_BUILD := $(BIN)/jupyter-book build . --config book/_config.yml --toc book/_
 PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book lab test lint notebooks clean
+.PHONY: install book lab test test-stored chromium lint notebooks clean
 
 install: $(VENV)/.installed
 
@@ -29,8 +30,28 @@ lint: install
 	$(BIN)/ruff format --check .
 
 # Two worker processes (pytest-xdist), one file at a time each; conftest.py groups them.
-test: install
+# The chapters run under the quick profile unless GPT_LESSON_PROFILE names another.
+test: export GPT_LESSON_PROFILE ?= quick
+test: install chromium
 	$(BIN)/python -m pytest $(PARALLEL) tests notebooks --nbval --nbval-current-env
+
+# Every chapter re-executed under the default profile and compared with its stored outputs.
+test-stored: export GPT_LESSON_PROFILE = default
+test-stored: install
+	$(BIN)/python -m pytest $(PARALLEL) notebooks --nbval --nbval-current-env
+
+# The browser test's Chromium: Debian's package, installed here when apt-get can (as root).
+chromium:
+	@if [ -n "$$GPT_LESSON_CHROMIUM" ] || command -v chromium > /dev/null || command -v chromium-browser > /dev/null; then \
+		true; \
+	elif command -v apt-get > /dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	else \
+		echo "The browser test needs Chromium. Install it with: sudo apt-get install -y chromium" >&2; \
+		echo "or point GPT_LESSON_CHROMIUM at a Chromium or Chrome binary." >&2; \
+		exit 2; \
+	fi
 
 # Re-execute every chapter in place under the current profile (what the stored outputs are).
 notebooks: install
