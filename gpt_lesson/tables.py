@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 TEXT_WIDTH = 100  # the widest line of a table's text form (nbval and the terminal show it)
@@ -22,6 +22,12 @@ class Table:
         for row in self.rows:
             if len(row) != len(self.header):
                 raise ValueError(f"A row has {len(row)} cells, the header {len(self.header)}.")
+
+    @classmethod
+    def from_records(cls, records: Sequence[Mapping[str, object]]) -> Table:
+        """Dicts with the same keys as rows under those keys; integers get thousands commas."""
+        header = list(records[0])
+        return cls(header, [[_formatted(record[key]) for key in header] for record in records])
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in self.header)
@@ -44,6 +50,10 @@ class Table:
             if number == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(line.rstrip() for line in lines)
+
+
+def _formatted(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def _column_widths(columns: list[list[str]]) -> list[int]:

@@ -38,3 +38,11 @@ def test_long_cells_wrap_so_that_no_text_line_is_wider_than_the_limit():
 def test_a_table_of_short_cells_is_not_wrapped():
     table = Table(("a", "b"), [("x" * 40, "y" * 40)])
     assert len(repr(table).splitlines()) == 3
+
+
+def test_records_become_rows_under_their_keys():
+    table = Table.from_records(
+        [{"step": 1200, "fast": True, "name": "xla"}, {"step": 3, "fast": False, "name": "eager"}]
+    )
+    assert list(table.header) == ["step", "fast", "name"]
+    assert [list(row) for row in table.rows] == [["1,200", "True", "xla"], ["3", "False", "eager"]]
