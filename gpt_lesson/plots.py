@@ -323,3 +323,17 @@ def plot_layer_heatmaps(probes: dict[str, dict], field: str, title: str) -> Figu
         figure.colorbar(image, ax=axes, label=f"log10 {title}")
     figure.tight_layout()
     return figure
+
+
+def plot_effects(effects: dict[str, list[float]], xlabel: str) -> Figure:
+    """One bar per change (its mean over seeds) with a dot per seed, largest at the top."""
+    ranked = sorted(effects.items(), key=lambda item: np.mean(item[1]))
+    figure, axes = plt.subplots(figsize=(7, 0.45 * len(ranked) + 1.2))
+    for row, (_, values) in enumerate(ranked):
+        axes.barh(row, np.mean(values), color="C0" if np.mean(values) > 0 else "C3", alpha=0.6)
+        axes.plot(values, [row] * len(values), "o", color="black", markersize=4)
+    axes.set_yticks(range(len(ranked)), [name for name, _ in ranked])
+    axes.axvline(0.0, color="black", linewidth=0.8)
+    axes.set_xlabel(xlabel)
+    figure.tight_layout()
+    return figure

@@ -137,3 +137,11 @@ def test_layer_heatmaps_share_one_colour_scale_and_label_every_layer():
     assert len(images) == 2
     assert all(image.get_clim() == (-4.0, 1.0) for image in images)
     assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["embedding", "output"]
+
+
+def test_effects_are_ranked_with_a_dot_per_seed():
+    figure = plots.plot_effects({"small": [0.1, 0.3], "none": [-0.1], "large": [1.0, 2.0]}, "x")
+    (axes,) = figure.axes
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["none", "small", "large"]
+    assert [bar.get_width() for bar in axes.patches] == pytest.approx([-0.1, 0.2, 1.5])
+    assert sum(len(line.get_xdata()) for line in axes.lines if line.get_marker() == "o") == 5
