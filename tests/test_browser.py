@@ -81,6 +81,46 @@ MATH_STATE = """async () => {
   };
 }"""
 
+# Markdown table rows that reached the reader as text (a Markdown output the book did not
+# render as a table), anywhere outside code blocks.
+MARKDOWN_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+VISIBLE_TEXT = """() => {
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  while (walker.nextNode()) {
+    const parent = walker.currentNode.parentElement;
+    if (!parent.closest("pre, code, script, style") && parent.checkVisibility()) {
+      texts.push(walker.currentNode.textContent);
+    }
+  }
+  return texts.join("\\n");
+}"""
+
+# Tables, figures and output blocks that stick out past the right edge of the content
+# column, unless they sit inside a box that scrolls sideways on its own.
+OVERFLOWING = """() => {
+  const column = document.querySelector("article.bd-article") || document.querySelector("main");
+  if (!column) return ["no content column"];
+  const edge = column.getBoundingClientRect().right + 1;
+  const scrolls = (element) => {
+    for (let e = element.parentElement; e && e !== column; e = e.parentElement) {
+      const overflow = getComputedStyle(e).overflowX;
+      if (overflow === "auto" || overflow === "scroll") return true;
+    }
+    return false;
+  };
+  const found = [];
+  for (const element of column.querySelectorAll("table, img, .cell_output pre, .cell_output")) {
+    const box = element.getBoundingClientRect();
+    if (box.width > 0 && box.right > edge && !scrolls(element)) {
+      const text = (element.textContent || element.getAttribute("src") || "").trim();
+      const wide = Math.round(box.right - edge);
+      found.push(`${element.tagName.toLowerCase()} ${wide} px too wide: ${text.slice(0, 60)}`);
+    }
+  }
+  return found;
+}"""
+
 IMAGES = """() => Array.from(document.images).map((img) => ({
   src: img.getAttribute("src"),
   loaded: img.complete && img.naturalWidth > 0,
@@ -98,6 +138,8 @@ class PageReport:
     error: str = ""
     math: dict = field(default_factory=dict)
     raw_math: list[str] = field(default_factory=list)
+    markdown_tables: list[str] = field(default_factory=list)
+    overflowing: list[str] = field(default_factory=list)
     images: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
@@ -171,6 +213,8 @@ def _visit(page: Page, path: Path, report: PageReport) -> None:
     page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
     report.math = page.evaluate(MATH_STATE)
     report.raw_math = RAW_MATH.findall(page.evaluate(PROSE_TEXT))
+    report.markdown_tables = MARKDOWN_TABLE.findall(page.evaluate(VISIBLE_TEXT))
+    report.overflowing = page.evaluate(OVERFLOWING)
     report.images = page.evaluate(IMAGES)
     report.links = page.evaluate(LINKS)
     report.screenshot = _screenshot_path(report.name)
@@ -183,7 +227,7 @@ def _browse(chromium: Path) -> dict[str, PageReport]:
     with sync_playwright() as playwright:
         # --no-sandbox: Chromium refuses to start its sandbox as root (CI runs as root).
         browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
         for path in _pages():
             report = PageReport(name=path.relative_to(HTML).as_posix())
             reports[report.name] = report
@@ -327,3 +371,36 @@ def test_a_screenshot_of_every_page_is_saved(reports):
     for name, report in reports.items():
         assert report.screenshot and report.screenshot.is_file(), f"no screenshot of {name}"
         assert report.screenshot.stat().st_size > 10_000, f"{report.screenshot} looks empty"
+
+
+def test_no_page_shows_markdown_table_syntax_as_text(reports):
+    problems = _problems(
+        reports, lambda r: [f"Markdown table row as text: {row!r}" for row in r.markdown_tables]
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_no_table_figure_or_output_overflows_the_content_column(reports):
+    problems = _problems(reports, lambda r: r.overflowing)
+    assert not problems, "at 1400 px:\n" + "\n".join(problems)
+
+
+def test_the_layout_checks_catch_what_they_look_for():
+    """A page built to fail both: Markdown table text, and a table wider than its column."""
+    page_html = """<html><body><main><article class="bd-article" style="width: 300px">
+      <p>| step | time |</p><p>| --- | --- |</p>
+      <table style="width: 900px"><tr><td>wide</td></tr></table>
+      <div style="overflow-x: auto">
+        <table style="width: 900px"><tr><td>boxed</td></tr></table>
+      </div>
+    </article></main></body></html>"""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(_chromium()), args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_content(page_html)
+        text, overflowing = page.evaluate(VISIBLE_TEXT), page.evaluate(OVERFLOWING)
+        browser.close()
+    assert MARKDOWN_TABLE.findall(text) == ["| --- |"]
+    assert len(overflowing) == 1 and "wide" in overflowing[0] and "boxed" not in overflowing[0]
