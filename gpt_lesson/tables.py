@@ -36,7 +36,10 @@ class Table:
             for row in self.rows
         )
         table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-        return f'<table style="font-size: 0.9em">{table}</table>'
+        # Its own sideways scroll: a wide table never widens the page on a narrow screen.
+        return (
+            f'<div style="overflow-x: auto"><table style="font-size: 0.9em">{table}</table></div>'
+        )
 
     def __repr__(self) -> str:
         columns = [[str(cell) for cell in row] for row in (self.header, *self.rows)]

@@ -121,6 +121,30 @@ OVERFLOWING = """() => {
   return found;
 }"""
 
+NARROW = 400  # px: a phone held upright
+
+# At a narrow width: how far the page scrolls sideways, and the outermost elements that
+# stick out past the window without a box of their own that scrolls.
+SIDEWAYS = """() => {
+  const width = window.innerWidth;
+  const scrolls = (element) => {
+    for (let e = element.parentElement; e && e !== document.body; e = e.parentElement) {
+      const overflow = getComputedStyle(e).overflowX;
+      if (overflow === "auto" || overflow === "scroll" || overflow === "hidden") return true;
+    }
+    return false;
+  };
+  const culprits = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    const box = element.getBoundingClientRect();
+    if (box.width > 0 && box.right > width + 1 && !scrolls(element)) {
+      const name = [element.tagName.toLowerCase(), element.className].filter(Boolean).join(".");
+      culprits.push(`${name} ends at ${Math.round(box.right)} px`);
+    }
+  }
+  return {scroll: document.documentElement.scrollWidth - width, culprits: culprits.slice(0, 3)};
+}"""
+
 IMAGES = """() => Array.from(document.images).map((img) => ({
   src: img.getAttribute("src"),
   loaded: img.complete && img.naturalWidth > 0,
@@ -140,6 +164,7 @@ class PageReport:
     raw_math: list[str] = field(default_factory=list)
     markdown_tables: list[str] = field(default_factory=list)
     overflowing: list[str] = field(default_factory=list)
+    sideways: dict = field(default_factory=dict)
     images: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
@@ -219,6 +244,9 @@ def _visit(page: Page, path: Path, report: PageReport) -> None:
     report.links = page.evaluate(LINKS)
     report.screenshot = _screenshot_path(report.name)
     page.screenshot(path=report.screenshot, full_page=True)
+    page.set_viewport_size({"width": NARROW, "height": 900})
+    page.wait_for_timeout(200)  # the theme's layout settles on resize
+    report.sideways = page.evaluate(SIDEWAYS)
 
 
 def _browse(chromium: Path) -> dict[str, PageReport]:
@@ -404,3 +432,14 @@ def test_the_layout_checks_catch_what_they_look_for():
         browser.close()
     assert MARKDOWN_TABLE.findall(text) == ["| --- |"]
     assert len(overflowing) == 1 and "wide" in overflowing[0] and "boxed" not in overflowing[0]
+
+
+def test_at_a_phone_s_width_no_page_scrolls_sideways(reports):
+    problems = _problems(
+        reports,
+        lambda r: (
+            [f"scrolls {r.sideways['scroll']} px sideways: {r.sideways['culprits']}"]
+            * (r.sideways.get("scroll", 0) > 1)
+        ),
+    )
+    assert not problems, f"at {NARROW} px:\n" + "\n".join(problems)
