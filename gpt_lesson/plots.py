@@ -158,7 +158,7 @@ def plot_training_curves(
     loss.set_xticks(epochs)
     loss.set_xlabel("epoch")
     loss.set_ylabel("loss (nats per token)")
-    loss.set_title("The objective L1, per token")
+    loss.set_title("The loss −L1 / n: nats per token")
     loss.legend()
 
     bits.plot(history["minutes"], history["val_bits_per_char"], "s-", color="C1", label="this run")
@@ -335,5 +335,27 @@ def plot_effects(effects: dict[str, list[float]], xlabel: str) -> Figure:
     axes.set_yticks(range(len(ranked)), [name for name, _ in ranked])
     axes.axvline(0.0, color="black", linewidth=0.8)
     axes.set_xlabel(xlabel)
+    figure.tight_layout()
+    return figure
+
+
+def plot_generation_speed(rows: list[dict]) -> Figure:
+    """Tokens per second with and without the key/value cache, against the new tokens made
+    (rows of ``benchmarks.generation``: "new tokens", "cached tokens/s", "uncached tokens/s")."""
+    new = [row["new tokens"] for row in rows]
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.plot(new, [row["cached tokens/s"] for row in rows], "o-", label="with the key/value cache")
+    axes.plot(
+        new,
+        [row["uncached tokens/s"] for row in rows],
+        "s--",
+        label="without: a full pass per token",
+    )
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(new, [str(n) for n in new])
+    axes.set_xlabel("new tokens")
+    axes.set_ylabel("tokens per second")
+    axes.set_ylim(bottom=0)
+    axes.legend()
     figure.tight_layout()
     return figure

@@ -145,3 +145,15 @@ def test_effects_are_ranked_with_a_dot_per_seed():
     assert [t.get_text() for t in axes.get_yticklabels()] == ["none", "small", "large"]
     assert [bar.get_width() for bar in axes.patches] == pytest.approx([-0.1, 0.2, 1.5])
     assert sum(len(line.get_xdata()) for line in axes.lines if line.get_marker() == "o") == 5
+
+
+def test_generation_speed_draws_both_paths_against_the_new_tokens():
+    rows = [
+        {"new tokens": 64, "cached tokens/s": 200.0, "uncached tokens/s": 60.0},
+        {"new tokens": 256, "cached tokens/s": 180.0, "uncached tokens/s": 20.0},
+    ]
+    (axes,) = plots.plot_generation_speed(rows).axes
+    cached, uncached = axes.lines
+    assert list(cached.get_xdata()) == [64, 256] and list(cached.get_ydata()) == [200.0, 180.0]
+    assert list(uncached.get_ydata()) == [60.0, 20.0]
+    assert cached.get_label() == "with the key/value cache"
