@@ -359,3 +359,27 @@ def plot_generation_speed(rows: list[dict]) -> Figure:
     axes.legend()
     figure.tight_layout()
     return figure
+
+
+def plot_attention_maps(
+    weights: np.ndarray, tokens: list[str], heads: list[tuple[int, int]]
+) -> Figure:
+    """Several heads' attention weights side by side, two a row, on one colour scale.
+
+    ``weights`` is ``attention_weights(...)[:, 0]``: (layers, heads, T, T) for one text;
+    ``heads`` picks (layer, head) pairs. Tokens label both axes: queries down, keys across.
+    """
+    rows = -(-len(heads) // 2)
+    figure, panels = plt.subplots(
+        rows, 2, figsize=(10, 5 * rows), squeeze=False, layout="constrained"
+    )
+    positions = np.arange(len(tokens))
+    for axes, (layer, head) in zip(panels.flat, heads, strict=False):
+        image = axes.imshow(weights[layer, head], cmap="viridis", vmin=0.0, vmax=1.0)
+        axes.set_xticks(positions, tokens, rotation=90, fontsize=9)
+        axes.set_yticks(positions, tokens, fontsize=9)
+        axes.set_title(f"block {layer}, head {head}")
+    for axes in panels.flat[len(heads) :]:
+        axes.axis("off")
+    figure.colorbar(image, ax=panels, label="attention weight", shrink=0.6)
+    return figure

@@ -157,3 +157,17 @@ def test_generation_speed_draws_both_paths_against_the_new_tokens():
     assert list(cached.get_xdata()) == [64, 256] and list(cached.get_ydata()) == [200.0, 180.0]
     assert list(uncached.get_ydata()) == [60.0, 20.0]
     assert cached.get_label() == "with the key/value cache"
+
+
+def test_attention_maps_show_the_chosen_heads_with_the_tokens_on_both_axes():
+    weights = np.random.default_rng(0).random((2, 3, 4, 4))
+    tokens = ["a", "b", "c", "d"]
+    figure = plots.plot_attention_maps(weights, tokens, [(0, 1), (1, 2), (1, 0)])
+    maps = [axes for axes in figure.axes if axes.images]
+    assert [axes.get_title() for axes in maps] == [
+        "block 0, head 1",
+        "block 1, head 2",
+        "block 1, head 0",
+    ]
+    np.testing.assert_array_equal(maps[1].images[0].get_array(), weights[1, 2])
+    assert [t.get_text() for t in maps[0].get_xticklabels()] == tokens
