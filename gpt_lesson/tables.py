@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 TEXT_WIDTH = 100  # the widest line of a table's text form (nbval and the terminal show it)
 NARROWEST = 12  # no column is wrapped narrower than this
+SHORT_CELL = 16  # characters: an HTML cell up to this long is never broken across lines
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,7 @@ class Table:
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in self.header)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-            for row in self.rows
-        )
+        body = "".join("<tr>" + "".join(map(_html_cell, row)) + "</tr>" for row in self.rows)
         table = f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
         # Its own sideways scroll: a wide table never widens the page on a narrow screen.
         return (
@@ -53,6 +51,13 @@ class Table:
             if number == 0:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(line.rstrip() for line in lines)
+
+
+def _html_cell(cell: object) -> str:
+    """A cell; a short one (a number, a name) is kept on one line, a long one may wrap."""
+    text = str(cell)
+    keep = ' style="white-space: nowrap"' if len(text) <= SHORT_CELL else ""
+    return f"<td{keep}>{html.escape(text)}</td>"
 
 
 def _formatted(value: object) -> str:

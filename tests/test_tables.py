@@ -10,7 +10,7 @@ def test_a_table_renders_as_html_and_as_aligned_text():
     html = table._repr_html_()
     assert html.startswith('<div style="overflow-x: auto"><table style="font-size: 0.9em"><thead>')
     assert "<th>name</th><th>value</th>" in html
-    assert "<td>a &lt;b&gt;</td>" in html and html.count("<tr>") == 3
+    assert '<td style="white-space: nowrap">a &lt;b&gt;</td>' in html and html.count("<tr>") == 3
     assert repr(table).splitlines() == [
         "name         value",
         "-----------  -----",
@@ -47,3 +47,9 @@ def test_records_become_rows_under_their_keys():
     )
     assert list(table.header) == ["step", "fast", "name"]
     assert [list(row) for row in table.rows] == [["1,200", "True", "xla"], ["3", "False", "eager"]]
+
+
+def test_long_html_cells_may_wrap_and_short_ones_stay_on_one_line():
+    html = Table(("a", "b"), [("4.797 ± 0.001", "left it at steps 1481, 1880, 2022")])._repr_html_()
+    assert '<td style="white-space: nowrap">4.797 ± 0.001</td>' in html
+    assert "<td>left it at steps 1481, 1880, 2022</td>" in html
