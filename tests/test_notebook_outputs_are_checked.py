@@ -47,8 +47,14 @@ def _nbval(notebook: nbformat.NotebookNode, folder: Path) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def stored() -> nbformat.NotebookNode:
     notebook = _first_code_cells(2)
-    assert "shakespeare" in notebook.cells[1].outputs[0].text  # the cell we edit below
+    assert "shakespeare.txt" in _text(notebook.cells[1])  # the cell we edit below
     return notebook
+
+
+def _text(cell: nbformat.NotebookNode) -> str:
+    """The plain text of the cell's first output: a printed stream or a displayed table."""
+    output = cell.outputs[0]
+    return output.text if "text" in output else output.data["text/plain"]
 
 
 def test_stored_outputs_pass(stored, tmp_path):
@@ -59,7 +65,9 @@ def test_stored_outputs_pass(stored, tmp_path):
 def test_an_edited_output_fails(stored, tmp_path):
     edited = copy.deepcopy(stored)
     output = edited.cells[1].outputs[0]
-    output.text = output.text.replace("shakespeare.txt", "shakespeare.TXT", 1)
+    field = output if "text" in output else output.data
+    key = "text" if "text" in output else "text/plain"
+    field[key] = field[key].replace("shakespeare.txt", "shakespeare.TXT", 1)
     result = _nbval(edited, tmp_path)
     assert result.returncode != 0
-    assert "shakespeare.TXT" in result.stdout
+    assert "mismatch 'text/plain'" in result.stdout and "speare.TXT" in result.stdout
