@@ -2,12 +2,15 @@
 
 python -m benchmarks.cola_ablation --learning-rates 6.25e-5 2.5e-4 1e-3  # the book's run
 python -m benchmarks.cola_ablation --quick --seeds 0   # the quick preset, a few steps
+python -m benchmarks.cola_ablation --learning-rate 2.5e-4 --rows c --unseen unknown \
+    --out benchmarks/results/cola_unknown.json           # chapter 5, exercise 4
 
 Optionally first compares learning rates (``--learning-rates``) on the validation split
 carved from CoLA's training set, row (c), seed 0, and uses the best for the ablation.
 Writes one JSON file (default ``benchmarks/results/cola_ablation.json``) with the
 machine, every run (scores, predictions, validation curve) and the summary table that
-chapter 5 shows.
+chapter 5 shows. The file is rewritten after every run, marked ``"complete": false``
+until the last; started again with the same arguments, the script reuses those runs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from pathlib import Path
 
 from benchmarks.machine import describe_machine
 from benchmarks.run import format_table
-from gpt_lesson.cola import prepare_cola, pretrained_checkpoint, run_ablation, run_once, summarise
+from gpt_lesson.cola import (
+    ABLATION_ROWS,
+    prepare_cola,
+    pretrained_checkpoint,
+    run_ablation,
+    run_once,
+    summarise,
+)
+from gpt_lesson.files import write_json
 from gpt_lesson.finetune import FinetuneConfig
 from gpt_lesson.tokenizer import load_gpt2_tokenizer
 
@@ -48,14 +59,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-steps", type=int, help="cap every run (quick checks)")
     parser.add_argument("--quick", action="store_true", help="runs/chapter3-quick, 10 steps")
+    parser.add_argument("--rows", nargs="+", choices="abc", default=list("abc"))
+    parser.add_argument("--unseen", choices=("grow", "unknown"), default="grow")
     parser.add_argument("--out", type=Path, default=RESULTS / "cola_ablation.json")
     args = parser.parse_args()
     if args.quick:
         args.checkpoint, args.max_steps = "runs/chapter3-quick", args.max_steps or 10
 
     start = time.monotonic()
+    before = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+    finished = tuple(before.get("runs", [])) if before.get("complete") is False else ()
     tokenizer = load_gpt2_tokenizer()
-    data = prepare_cola(pretrained_checkpoint(args.checkpoint, tokenizer), tokenizer)
+    checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
+    data = prepare_cola(checkpoint, tokenizer, unseen=args.unseen)
     base = FinetuneConfig(epochs=args.epochs, max_steps=args.max_steps)
     checks = check_learning_rates(data, base, args.learning_rates)
     if args.learning_rate is not None:
@@ -63,21 +79,33 @@ def main() -> None:
     elif checks:
         best = max(checks, key=lambda check: check["validation"]["mcc"])
         base = dataclasses.replace(base, learning_rate=best["config"]["learning_rate"])
-    results = run_ablation(data, base, tuple(args.seeds), finished=tuple(checks))
-    table = summarise(results)
-    record = {
+    header = {
         "machine": describe_machine(),
         "checkpoint": args.checkpoint,
+        "unseen": args.unseen,
         "learning_rate_check": [
             {k: check[k] for k in ("config", "validation", "minutes", "cpu_minutes", "curve")}
             for check in checks
         ],
+    }
+    rows = tuple(row for row in ABLATION_ROWS if row[1] in args.rows)
+    results = run_ablation(
+        data,
+        base,
+        tuple(args.seeds),
+        finished=(*checks, *finished),
+        rows=rows,
+        on_run=lambda runs: write_json(args.out, {**header, "complete": False, "runs": runs}),
+    )
+    table = summarise(results)
+    record = {
+        **header,
+        "complete": True,
         "table": table,
         **results,
         "total_minutes": (time.monotonic() - start) / 60.0,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    write_json(args.out, record, indent=1)
     print(
         format_table(
             [

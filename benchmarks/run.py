@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from benchmarks import (
     training_step,
 )
 from benchmarks.machine import describe_machine
+from gpt_lesson.files import write_json
 
 BENCHMARKS: dict[str, Callable[[bool], object]] = {
     "training_step": training_step.run,
@@ -57,9 +57,8 @@ def save(name: str, quick: bool, machine: dict, result: object, stamp: str) -> P
     record = {"benchmark": name, "quick": quick, "machine": machine}
     record.update(result if isinstance(result, dict) else {"rows": result})
     record["load average after (1, 5, 15 min)"] = [round(x, 2) for x in os.getloadavg()]
-    RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{stamp}-{name}{'-quick' if quick else ''}.json"
-    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(path, record, indent=2, ensure_ascii=False)
     return path
 
 

@@ -16,7 +16,8 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``blog``: the seed's code path, faithfully, and its one-factor recipes (4);
 - ``diagnostics``: checks for a model whose metric does not move (4);
 - ``finetune`` and ``cola``: L3 = L2 + λ·L1 on CoLA, and the ablation (5);
-- ``plots``: the book's figures.
+- ``plots``, ``diagrams``, ``tables``, ``source``: the book's figures, tables and shown code;
+- ``files``: writing a file whole or not at all (every file the package writes).
 """
 
 import os

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +50,13 @@ class CoLAData:
     sentences: dict[str, tuple[str, ...]]
     added_ids: int  # ids added to the checkpoint's vocabulary (CoLA's and the specials)
     tokens_added: dict[str, float]  # per split: share of sentence tokens that were added
-    sentences_with_added: dict[str, float]  # per split: share of sentences holding one
+    holds_added: dict[str, tuple[bool, ...]]  # per split and sentence: holds an added token
     truncated: int  # sentences cut to fit the context
+
+    @property
+    def sentences_with_added(self) -> dict[str, float]:
+        """Per split: the share of sentences holding a token the checkpoint lacked."""
+        return {name: float(np.mean(flags)) for name, flags in self.holds_added.items()}
 
     @property
     def pad(self) -> int:
@@ -77,8 +83,15 @@ def carve_validation(
     return subset(order[:cut]), subset(order[cut:])
 
 
-def prepare_cola(checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, seed: int = 0) -> CoLAData:
-    """Read, split, tokenize and transform CoLA; extend the checkpoint to cover it."""
+def prepare_cola(
+    checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, seed: int = 0, unseen: str = "grow"
+) -> CoLAData:
+    """Read, split, tokenize and transform CoLA; extend the checkpoint to cover it.
+
+    ``unseen`` says what happens to tokens the checkpoint's vocabulary lacks: ``"grow"``
+    gives each its own new embedding, ``"unknown"`` maps them all to one new id."""
+    if unseen not in ("grow", "unknown"):
+        raise ValueError(f'unseen must be "grow" or "unknown", got {unseen!r}.')
     train, validation = carve_validation(read_cola("train"))
     splits = {
         "train": train,
@@ -89,9 +102,15 @@ def prepare_cola(checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, seed: int = 0
     tokens = {
         name: [tokenizer.encode(s) for s in split.sentences] for name, split in splits.items()
     }
+    known = set(checkpoint.vocabulary.gpt2_ids if checkpoint.vocabulary else range(50_260))
+    new = {name: [[i not in known for i in s] for s in split] for name, split in tokens.items()}
+    if unseen == "unknown":
+        tokens = {
+            name: [[i if i in known else SPECIAL.unknown for i in s] for s in split]
+            for name, split in tokens.items()
+        }
     every_id = {i for split in tokens.values() for sentence in split for i in sentence}
     extended, added = extend_checkpoint(checkpoint, sorted(every_id), seed=seed)
-    known = set(checkpoint.vocabulary.gpt2_ids if checkpoint.vocabulary else range(50_260))
     limit = checkpoint.config.sequence_length
     encoded = {
         name: Encoded(
@@ -103,14 +122,13 @@ def prepare_cola(checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, seed: int = 0
         )
         for name in splits
     }
-    new = {name: [[i not in known for i in s] for s in split] for name, split in tokens.items()}
     return CoLAData(
         checkpoint=extended,
         encoded=encoded,
         sentences={name: split.sentences for name, split in splits.items()},
         added_ids=added,
         tokens_added={name: float(np.mean([x for s in f for x in s])) for name, f in new.items()},
-        sentences_with_added={name: float(np.mean([any(s) for s in f])) for name, f in new.items()},
+        holds_added={name: tuple(any(s) for s in f) for name, f in new.items()},
         truncated=sum(len(t) > limit - 2 for split in tokens.values() for t in split),
     )
 
@@ -196,22 +214,30 @@ ABLATION_ROWS = {
 
 
 def run_ablation(
-    data: CoLAData, base: FinetuneConfig, seeds: tuple[int, ...], finished: tuple[dict, ...] = ()
+    data: CoLAData,
+    base: FinetuneConfig,
+    seeds: tuple[int, ...],
+    finished: tuple[dict, ...] = (),
+    rows: tuple[str, ...] = tuple(ABLATION_ROWS),
+    on_run: Callable[[list[dict]], None] = lambda runs: None,
 ) -> dict:
-    """The paper's Table 5 at small scale: every row of ``ABLATION_ROWS`` with every seed,
-    plus the majority baseline and zero-shot. Returns everything, curves included.
+    """The paper's Table 5 at small scale: each of ``rows`` (keys of ``ABLATION_ROWS``)
+    with every seed, plus the majority baseline and zero-shot. Returns everything, curves
+    included.
 
-    A run in ``finished`` (a ``run_once`` record) with the same config is reused."""
+    A run in ``finished`` (a ``run_once`` record) with the same config is reused, and
+    ``on_run`` gets the runs so far after each one, so that a caller can save them."""
     start = time.monotonic()
     runs = []
-    for row, changes in ABLATION_ROWS.items():
+    for row in rows:
         for seed in seeds:
-            config = dataclasses.replace(base, seed=seed, **changes)
+            config = dataclasses.replace(base, seed=seed, **ABLATION_ROWS[row])
             done = [r for r in finished if r["config"] == dataclasses.asdict(config)]
             record = done[0] if done else run_once(data, config)
             mcc, minutes = record["dev"]["mcc"], record["minutes"]
             print(f"{row}, seed {seed}: dev MCC {mcc:.3f} ({minutes:.1f} min)", flush=True)
             runs.append({"row": row, "seed": seed, **record})
+            on_run(runs)
     return {
         "base_config": dataclasses.asdict(base),
         "seeds": list(seeds),
@@ -222,6 +248,9 @@ def run_ablation(
             "added_ids": data.added_ids,
             "tokens_added": data.tokens_added,
             "sentences_with_added": data.sentences_with_added,
+            "holds_added": {
+                name: list(map(int, data.holds_added[name])) for name in EVALUATION_SPLITS
+            },
             "truncated": data.truncated,
         },
         "minutes": (time.monotonic() - start) / 60.0,
@@ -240,6 +269,8 @@ def summarise(results: dict, metric: str = "mcc") -> list[dict]:
     ]
     for row in ABLATION_ROWS:
         runs = [run for run in results["runs"] if run["row"] == row]
+        if not runs:
+            continue
         entry: dict = {"row": row, "seeds": len(runs)}
         for name in EVALUATION_SPLITS:
             values = [run[name][metric] for run in runs]

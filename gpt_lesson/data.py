@@ -23,6 +23,8 @@ from pathlib import Path
 
 from keras.utils import Progbar
 
+from gpt_lesson.files import replaced_atomically
+
 DATA_DIR_VARIABLE = "GPT_LESSON_DATA_DIR"
 MIRROR_VARIABLE = "GPT_LESSON_DATA_MIRROR"
 # What a failed download raises: no network, DNS failure, refused connection, HTTP error
@@ -152,9 +154,7 @@ def read_cola(split: str = "train") -> LabelledSentences:
 
 def _fetch_into(source: Source, path: Path) -> None:
     """Fill ``path`` from the mirror or the origin; only a file with the right hash lands."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        partial = Path(f.name)
-    try:
+    with replaced_atomically(path) as partial:  # the cache holds the whole file or none
         mirror = os.environ.get(MIRROR_VARIABLE)
         if mirror:
             origin = _copy_from_mirror(source, Path(mirror), partial)
@@ -167,10 +167,6 @@ def _fetch_into(source: Source, path: Path) -> None:
                 f"The file is corrupt or was changed, so it was not kept. Replace it with "
                 f"a fresh copy of {source.url} (or, if it was downloaded, try again)."
             )
-        partial.chmod(0o644)  # temporary files are created owner-only
-        partial.replace(path)  # atomic: the cache holds the whole file or none of it
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _copy_from_mirror(source: Source, mirror: Path, destination: Path) -> str:

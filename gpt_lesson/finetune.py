@@ -53,6 +53,7 @@ class SpecialIds:
     delimiter: int = 50_260
     extract: int = SPECIAL_TOKENS["<|end|>"]
     pad: int = SPECIAL_TOKENS["<|pad|>"]
+    unknown: int = 50_261  # only where a task maps unseen tokens to one id (chapter 5, ex. 4)
 
     @property
     def fresh(self) -> tuple[int, ...]:

@@ -16,8 +16,6 @@ compared with models that use any other tokenizer.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_lesson.data import data_dir
+from gpt_lesson.files import replaced_atomically
 from gpt_lesson.tokenizer import GPT2Tokenizer
 
 SEED_WINDOW = 63  # the seed's batch(63) before adding start and end
@@ -68,16 +67,8 @@ def tokenize_in_graph(tokenizer: GPT2Tokenizer, text: str) -> tf.Tensor:
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path, suffix=".npy") as temporary:
+        np.save(temporary, array)
 
 
 def seed_windows(

@@ -32,9 +32,6 @@ covered: the wall-clock columns (``minutes``), and runs on GPUs, where some kern
 from __future__ import annotations
 
 import csv
-import io
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +39,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
+from gpt_lesson.files import replaced_atomically, write_text
 
 STATE_FILE = "resume.npz"
 
@@ -91,16 +90,8 @@ def save_state(path: Path, model: keras.Model, position: Position) -> None:
         ("metric", model.metrics_variables),
     ):
         arrays.update({f"{prefix}_{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(buffer.getvalue())
-        os.replace(temporary, path)  # atomic: the old state or the new, never half
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path, suffix=".npz") as temporary:
+        np.savez(temporary, **arrays)
 
 
 @dataclass(frozen=True)
@@ -150,11 +141,7 @@ def keep_history_before(path: Path, epoch: int) -> None:
         return
     rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
     kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) < epoch]
-    text = "".join(",".join(row) + "\n" for row in kept)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
+    write_text(path, "".join(",".join(row) + "\n" for row in kept))
 
 
 class RunState(keras.callbacks.Callback):

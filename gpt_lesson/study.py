@@ -33,6 +33,7 @@ import numpy as np
 
 from gpt_lesson import blog, diagnostics
 from gpt_lesson.config import PRESETS, GPTConfig
+from gpt_lesson.files import write_json
 
 POST_LN, PRE_LN = "post-LN", "pre-LN"
 BLOG_SCHEDULE = "1e-3 constant"
@@ -254,12 +255,6 @@ def stored(run: Run, folder: Path) -> dict | None:
     return record if {k: record.get(k) for k in run.key()} == run.key() else None
 
 
-def _write(path: Path, record: dict) -> None:
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(temporary, path)  # a run is stored whole or not at all
-
-
 def _claim(path: Path) -> bool:
     """Take the lock ``path`` for this process; a lock whose process died is taken over."""
     try:
@@ -293,7 +288,7 @@ def run_grid(
             if stored(run, folder) is None:  # another process may have finished it meanwhile
                 say(f"[{index}/{len(runs)}] {run.stem}: {run.steps} steps")
                 record = train(run, seed_ids, jit_compile)
-                _write(folder / f"{run.stem}.json", record)
+                write_json(folder / f"{run.stem}.json", record, separators=(",", ":"))
                 say(f"[{index}/{len(runs)}] {run.stem}: done in {record['minutes']:.1f} min")
         finally:
             lock.unlink(missing_ok=True)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from gpt_lesson import pipeline, resume
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.distribute import run_folder
+from gpt_lesson.files import replaced_atomically, write_json
 from gpt_lesson.model import build_gpt
 from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character
 from gpt_lesson.tokenizer import GPT2Tokenizer
@@ -176,15 +175,8 @@ class TimeLimit(keras.callbacks.Callback):
 
 def save_weights_atomically(model: keras.Model, path: Path) -> None:
     """Write weights to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".weights.h5")
-    os.close(handle)
-    try:
+    with replaced_atomically(path, suffix=".weights.h5") as temporary:
         model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def check_corpus(data: LMData, config: GPTConfig) -> None:
@@ -231,7 +223,7 @@ def last_epoch_logs(path: Path) -> dict[str, float]:
 def save_run_config(folder: Path, config: GPTConfig, train: TrainConfig) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train)}
-    (folder / "config.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / "config.json", record, indent=2)
 
 
 @dataclass(frozen=True)
@@ -361,5 +353,5 @@ def pretrain(
         "parameters": model.count_params(),
         **last_epoch_logs(folder / "history.csv"),
     }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(folder / "summary.json", summary, indent=2)
     return summary

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt_lesson.files import write_json
+
 
 @dataclass(frozen=True)
 class Vocabulary:
@@ -52,7 +54,7 @@ class Vocabulary:
         return np.asarray(self.gpt2_ids)[np.asarray(compact_ids)]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(list(self.gpt2_ids)) + "\n", encoding="utf-8")
+        write_json(path, list(self.gpt2_ids))
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:

@@ -39,15 +39,21 @@ def test_validation_is_carved_from_train_without_overlap():
 
 
 @pytest.fixture(scope="module")
-def cola_data(tokenizer):
-    """CoLA for a tiny random model whose vocabulary is GPT-2's first 1,000 ids."""
+def small_checkpoint():
+    """A tiny random model whose vocabulary is GPT-2's first 1,000 ids."""
     config = GPTConfig(
         vocab_size=1003, sequence_length=24, hidden_dim=8, num_layers=1, num_heads=2,
         intermediate_dim=16,
     )  # fmt: skip
     keras.utils.set_random_seed(0)
     vocabulary = Vocabulary((*range(1000), SPECIAL.pad, SPECIAL.start, SPECIAL.extract))
-    return cola.prepare_cola(Checkpoint(build_gpt(config), config, vocabulary), tokenizer)
+    return Checkpoint(build_gpt(config), config, vocabulary)
+
+
+@pytest.fixture(scope="module")
+def cola_data(small_checkpoint, tokenizer):
+    """CoLA for the tiny model, its vocabulary grown by every CoLA token."""
+    return cola.prepare_cola(small_checkpoint, tokenizer)
 
 
 def test_prepare_cola_transforms_and_counts_new_tokens(cola_data, tokenizer):
@@ -60,6 +66,20 @@ def test_prepare_cola_transforms_and_counts_new_tokens(cola_data, tokenizer):
     tokens = [t for s in read_cola("dev").sentences for t in tokenizer.encode(s)]
     assert cola_data.tokens_added["dev"] == pytest.approx(np.mean([t >= 1000 for t in tokens]))
     assert cola_data.checkpoint.config.vocab_size == 1003 + cola_data.added_ids
+
+
+def test_prepare_cola_can_map_unseen_tokens_to_one_unknown_id(
+    small_checkpoint, cola_data, tokenizer
+):
+    unknown = cola.prepare_cola(small_checkpoint, tokenizer, unseen="unknown")
+    sentence = read_cola("dev").sentences[0]
+    expected = [t if t < 1000 else SPECIAL.unknown for t in tokenizer.encode(sentence)]
+    ids = unknown.checkpoint.to_gpt2_ids(unknown.encoded["dev"].sequences[0]).tolist()
+    assert ids == [SPECIAL.start, *expected, SPECIAL.extract]
+    assert unknown.added_ids == 2  # the unknown id and the delimiter
+    assert unknown.tokens_added == cola_data.tokens_added  # counted before the mapping
+    with pytest.raises(ValueError, match="unseen must be"):
+        cola.prepare_cola(small_checkpoint, tokenizer, unseen="drop")
 
 
 def test_majority_baseline_scores_zero_mcc(cola_data):

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import pytest
 
-from gpt_lesson import resume
+from gpt_lesson import files, resume
 from gpt_lesson.config import PRESETS, TrainConfig
 from gpt_lesson.train import LMData, load_checkpoint, pretrain
 
@@ -150,7 +150,7 @@ def test_a_failed_save_keeps_the_last_good_state(tmp_path, small_model, monkeypa
     def crash(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(resume.os, "replace", crash)
+    monkeypatch.setattr(files.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         resume.save_state(path, small_model, resume.Position(0, 4, 4))
     assert path.read_bytes() == good
