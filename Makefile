@@ -53,11 +53,13 @@ chromium:
 		exit 2; \
 	fi
 
-# Re-execute every chapter in place under the current profile (what the stored outputs are).
+# Re-execute every chapter in place under the current profile (what the stored outputs are),
+# then drop the start-up messages TensorFlow prints before its logging can be configured.
 notebooks: install
 	for notebook in notebooks/*.ipynb; do \
 		$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$notebook" || exit 1; \
 	done
+	$(BIN)/python tools/strip_startup_noise.py notebooks/*.ipynb
 
 clean:
 	rm -rf book/_build

@@ -1,16 +1,19 @@
 """Chapter 5's ablation on CoLA, regenerated: the paper's Table 5 at small scale.
 
-python -m benchmarks.cola_ablation --learning-rates 6.25e-5 2.5e-4 1e-3  # the book's run
+python -m benchmarks.cola_ablation --seeds 0 1 2 3 4 5 6 7 8 9 \
+    --learning-rates 6.25e-5 2.5e-4 1e-3                 # the book's run
 python -m benchmarks.cola_ablation --quick --seeds 0   # the quick preset, a few steps
 python -m benchmarks.cola_ablation --learning-rate 2.5e-4 --rows c --unseen unknown \
     --out benchmarks/results/cola_unknown.json           # chapter 5, exercise 4
 
-Optionally first compares learning rates (``--learning-rates``) on the validation split
-carved from CoLA's training set, row (c), seed 0, and uses the best for the ablation.
+With ``--learning-rates``, each row first fine-tunes with seed 0 at every rate, and the
+rate with the best MCC on the validation split (carved from CoLA's training set, never
+dev) becomes that row's rate; the check's run at that rate is the row's seed-0 run.
 Writes one JSON file (default ``benchmarks/results/cola_ablation.json``) with the
 machine, every run (scores, predictions, validation curve) and the summary table that
-chapter 5 shows. The file is rewritten after every run, marked ``"complete": false``
-until the last; started again with the same arguments, the script reuses those runs.
+chapter 5 shows. Every finished run is saved at once to ``<out>.partial.json``; started
+again with the same arguments, the script reuses those runs, and it removes the partial
+file when the whole file is written.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from benchmarks.machine import describe_machine
 from benchmarks.run import format_table
 from gpt_lesson.cola import (
-    ABLATION_ROWS,
+    ablation_configs,
     prepare_cola,
     pretrained_checkpoint,
     run_ablation,
@@ -38,16 +41,44 @@ from gpt_lesson.tokenizer import load_gpt2_tokenizer
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def check_learning_rates(data, base: FinetuneConfig, rates: list[float]) -> list[dict]:
-    """Row (c), seed 0, at each rate: ``run_once`` records; only the validation split
-    decides, and the ablation reuses the chosen rate's run for its row (c), seed 0."""
-    checks = []
-    for rate in rates:
-        record = run_once(data, dataclasses.replace(base, learning_rate=rate))
-        mcc = record["validation"]["mcc"]
-        print(f"learning rate {rate:g}: validation MCC {mcc:.3f} ({record['minutes']:.1f} min)")
-        checks.append(record)
-    return checks
+class SavedRuns:
+    """``run_once``, remembered: a run whose config was saved before is not run again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        self.records: list[dict] = saved.get("runs", [])
+        if self.records:
+            print(f"{path}: reusing {len(self.records)} finished runs")
+
+    def __call__(self, data, config: FinetuneConfig) -> dict:
+        for record in self.records:
+            if record["config"] == dataclasses.asdict(config):
+                return record
+        record = run_once(data, config)
+        self.records.append(record)
+        write_json(self.path, {"runs": self.records})
+        return record
+
+
+def choose_learning_rates(data, configs: dict, rates: list[float], run: SavedRuns) -> dict:
+    """Per row, seed 0 at each rate; the best validation MCC decides. Returns the row's
+    rate and the check's records (config, scores on validation only, curve)."""
+    chosen, checks = {}, []
+    for row, config in configs.items() if rates else ():
+        scores = {}
+        for rate in rates:
+            record = run(data, dataclasses.replace(config, learning_rate=rate, seed=0))
+            scores[rate] = record["validation"]["mcc"]
+            print(f"{row}, learning rate {rate:g}: validation MCC {scores[rate]:.3f}", flush=True)
+            checks.append(
+                {
+                    "row": row,
+                    **{k: record[k] for k in ("config", "validation", "minutes", "curve")},
+                }
+            )
+        chosen[row] = max(scores, key=scores.get)
+    return chosen, checks
 
 
 def main() -> None:
@@ -67,45 +98,38 @@ def main() -> None:
         args.checkpoint, args.max_steps = "runs/chapter3-quick", args.max_steps or 10
 
     start = time.monotonic()
-    before = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
-    finished = tuple(before.get("runs", [])) if before.get("complete") is False else ()
+    partial = args.out.with_name(f"{args.out.stem}.partial.json")
+    run = SavedRuns(partial)
     tokenizer = load_gpt2_tokenizer()
     checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
     data = prepare_cola(checkpoint, tokenizer, unseen=args.unseen)
     base = FinetuneConfig(epochs=args.epochs, max_steps=args.max_steps)
-    checks = check_learning_rates(data, base, args.learning_rates)
     if args.learning_rate is not None:
         base = dataclasses.replace(base, learning_rate=args.learning_rate)
-    elif checks:
-        best = max(checks, key=lambda check: check["validation"]["mcc"])
-        base = dataclasses.replace(base, learning_rate=best["config"]["learning_rate"])
-    header = {
+    configs = {
+        row: config
+        for row, config in ablation_configs(base).items()
+        if row[1] in args.rows  # "(a) ..." -> "a"
+    }
+    rates, checks = choose_learning_rates(data, configs, args.learning_rates, run)
+    configs = {
+        row: dataclasses.replace(c, learning_rate=rates.get(row, c.learning_rate))
+        for row, c in configs.items()
+    }
+    results = run_ablation(data, configs, tuple(args.seeds), run=run)
+    table = summarise(results)
+    record = {
         "machine": describe_machine(),
         "checkpoint": args.checkpoint,
         "unseen": args.unseen,
-        "learning_rate_check": [
-            {k: check[k] for k in ("config", "validation", "minutes", "cpu_minutes", "curve")}
-            for check in checks
-        ],
-    }
-    rows = tuple(row for row in ABLATION_ROWS if row[1] in args.rows)
-    results = run_ablation(
-        data,
-        base,
-        tuple(args.seeds),
-        finished=(*checks, *finished),
-        rows=rows,
-        on_run=lambda runs: write_json(args.out, {**header, "complete": False, "runs": runs}),
-    )
-    table = summarise(results)
-    record = {
-        **header,
-        "complete": True,
+        "learning_rate_check": checks,
         "table": table,
         **results,
         "total_minutes": (time.monotonic() - start) / 60.0,
+        "run_minutes": sum(r["minutes"] for r in run.records),
     }
     write_json(args.out, record, indent=1)
+    partial.unlink(missing_ok=True)
     print(
         format_table(
             [

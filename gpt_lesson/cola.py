@@ -213,33 +213,37 @@ ABLATION_ROWS = {
 }
 
 
+def ablation_configs(
+    base: FinetuneConfig, learning_rates: dict[str, float] | None = None
+) -> dict[str, FinetuneConfig]:
+    """Each row of ``ABLATION_ROWS`` as a config: ``base`` with the row's changes, and the
+    row's own learning rate where ``learning_rates`` gives one."""
+    rates = learning_rates or {}
+    return {
+        row: dataclasses.replace(base, **changes, learning_rate=rates.get(row, base.learning_rate))
+        for row, changes in ABLATION_ROWS.items()
+    }
+
+
 def run_ablation(
     data: CoLAData,
-    base: FinetuneConfig,
+    configs: dict[str, FinetuneConfig],
     seeds: tuple[int, ...],
-    finished: tuple[dict, ...] = (),
-    rows: tuple[str, ...] = tuple(ABLATION_ROWS),
-    on_run: Callable[[list[dict]], None] = lambda runs: None,
+    run: Callable[[CoLAData, FinetuneConfig], dict] = run_once,
 ) -> dict:
-    """The paper's Table 5 at small scale: each of ``rows`` (keys of ``ABLATION_ROWS``)
+    """The paper's Table 5 at small scale: every row of ``configs`` (``ablation_configs``)
     with every seed, plus the majority baseline and zero-shot. Returns everything, curves
-    included.
-
-    A run in ``finished`` (a ``run_once`` record) with the same config is reused, and
-    ``on_run`` gets the runs so far after each one, so that a caller can save them."""
+    included. ``run`` fine-tunes once (a caller may pass one that reuses saved runs)."""
     start = time.monotonic()
     runs = []
-    for row in rows:
+    for row, config in configs.items():
         for seed in seeds:
-            config = dataclasses.replace(base, seed=seed, **ABLATION_ROWS[row])
-            done = [r for r in finished if r["config"] == dataclasses.asdict(config)]
-            record = done[0] if done else run_once(data, config)
+            record = run(data, dataclasses.replace(config, seed=seed))
             mcc, minutes = record["dev"]["mcc"], record["minutes"]
             print(f"{row}, seed {seed}: dev MCC {mcc:.3f} ({minutes:.1f} min)", flush=True)
             runs.append({"row": row, "seed": seed, **record})
-            on_run(runs)
     return {
-        "base_config": dataclasses.asdict(base),
+        "configs": {row: dataclasses.asdict(config) for row, config in configs.items()},
         "seeds": list(seeds),
         "majority": majority_baseline(data),
         "zero_shot": zero_shot(data),

@@ -147,16 +147,29 @@ def read_history(path) -> dict[str, np.ndarray]:
 
 
 def plot_training_curves(
-    history: dict[str, np.ndarray], references: dict[str, tuple[float, float]]
+    history: dict[str, np.ndarray],
+    steps: dict[str, np.ndarray],
+    references: dict[str, tuple[float, float]],
+    window: int = 25,
 ) -> Figure:
-    """Left: training and validation loss per epoch. Right: validation bits per character
-    against wall-clock minutes, with reference results drawn as (minutes, bits) points."""
-    figure, (loss, bits) = plt.subplots(1, 2, figsize=(11, 4))
-    epochs = history["epoch"] + 1
-    loss.plot(epochs, history["loss"], "o-", label="training (mean over the epoch)")
-    loss.plot(epochs, history["val_loss"], "s-", label="validation (end of epoch)")
-    loss.set_xticks(epochs)
-    loss.set_xlabel("epoch")
+    """Top: the training loss of every step (``steps.csv``), its moving average over
+    ``window`` steps, and the validation loss at each epoch's end. Bottom: validation bits
+    per character against wall-clock minutes, with references drawn as (minutes, bits)."""
+    figure, (loss, bits) = plt.subplots(2, 1, figsize=(8, 8), layout="constrained")
+    step = steps["step"]
+    loss.plot(
+        step, steps["loss"], color="C0", alpha=0.25, linewidth=0.8, label="training, each step"
+    )
+    loss.plot(
+        step[window - 1 :] if len(step) >= window else step,
+        moving_average(steps["loss"], window),
+        color="C0",
+        label=f"training, mean of the last {window} steps",
+    )
+    per_epoch = -(-len(step) // len(history["epoch"]))
+    ends = np.minimum((history["epoch"] + 1) * per_epoch, step[-1])
+    loss.plot(ends, history["val_loss"], "s-", color="C1", label="validation, end of each epoch")
+    loss.set_xlabel("step")
     loss.set_ylabel("loss (nats per token)")
     loss.set_title("The loss −L1 / n: nats per token")
     loss.legend()
@@ -179,7 +192,6 @@ def plot_training_curves(
     bits.set_ylabel("validation bits per character")
     bits.set_title("Validation bits per character")
     bits.legend(loc="upper right")
-    figure.tight_layout()
     return figure
 
 

@@ -131,16 +131,17 @@ def _count(saved: np.lib.npyio.NpzFile, prefix: str) -> int:
     return sum(1 for name in saved.files if name.startswith(f"{prefix}_"))
 
 
-def keep_history_before(path: Path, epoch: int) -> None:
-    """Drop the rows of ``history.csv`` for epochs from ``epoch`` on (they will be rerun).
+def keep_rows_before(path: Path, limit: int) -> None:
+    """Drop the rows of a log (``history.csv`` by epoch, ``steps.csv`` by step) whose first
+    column is ``limit`` or more: the saved state has not reached them, so they will be rerun.
 
-    A kill between writing an epoch's row and saving the state at the epoch's end
-    leaves a row the state does not know about; a kill while writing leaves half a row.
+    A kill between writing a row and saving the state leaves a row the state does not
+    know about; a kill while writing leaves half a row.
     """
     if not path.exists():
         return
     rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) < epoch]
+    kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) < limit]
     write_text(path, "".join(",".join(row) + "\n" for row in kept))
 
 
@@ -195,14 +196,16 @@ def fit_resumably(
     ``folder/resume.npz``.
 
     Returns one ``History`` per ``fit`` call made (none when the run had already ended).
-    ``history.csv`` in ``folder`` is cut back to the epochs the saved state has finished.
+    ``history.csv`` and ``steps.csv`` in ``folder`` are cut back to the epochs and steps
+    the saved state has finished.
     """
     state_path = folder / STATE_FILE
     for leftover in folder.glob(f".{STATE_FILE}.*"):  # from a kill while saving
         leftover.unlink()
     saved = restore_state(state_path, model)
     position = saved.position if saved else Position()
-    keep_history_before(folder / "history.csv", position.epoch)
+    keep_rows_before(folder / "history.csv", position.epoch)
+    keep_rows_before(folder / "steps.csv", position.step + 1)  # steps count from 1
     callbacks = [*callbacks, RunState(state_path, save_every, saved)]
     histories = []
     for segment in plan(position, steps_per_epoch, epochs):
@@ -214,6 +217,7 @@ def fit_resumably(
                 steps_per_epoch=segment.steps_per_epoch,
                 callbacks=callbacks,
                 verbose=verbose,
+                shuffle=False,  # the dataset shuffles itself
             )
         )
         if model.stop_training:  # a time limit ended the run

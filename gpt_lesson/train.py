@@ -6,6 +6,7 @@ One run writes into its own folder:
 - ``vocabulary.json``: the GPT-2 ids the model's outputs stand for, when trimmed;
 - ``model.weights.h5``: the weights after the last finished epoch (written atomically);
 - ``history.csv``: loss, accuracy, validation loss and bits per character per epoch;
+- ``steps.csv``: each step's training loss and number of examples;
 - ``resume.npz``: the whole training state, so a killed run resumes exactly where it was
   (see ``gpt_lesson.resume``);
 - ``summary.json``: what the run reached, written when it ends.
@@ -156,6 +157,37 @@ class AtomicWeights(keras.callbacks.Callback):
         save_weights_atomically(self.model, self.path)
 
 
+class StepLosses(keras.callbacks.Callback):
+    """Appends each step's own training loss (and batch size) to ``steps.csv``.
+
+    Keras reports the epoch's running mean; its loss tracker's total and count, read
+    before and after a batch, give that batch's mean loss exactly (to float32 rounding).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path, self.before = path, None
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.before = self._totals()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        (total, count), (total_before, count_before) = self._totals(), self.before
+        if count <= count_before:  # Keras reset the tracker at an epoch's start
+            total_before = count_before = 0.0
+        step = int(self.model.optimizer.iterations.numpy())
+        examples = count - count_before  # Keras weights the mean by the batch's size
+        loss = (total - total_before) / examples
+        new = not self.path.exists()
+        with self.path.open("a", encoding="utf-8") as file:
+            file.write("step,loss,examples\n" if new else "")
+            file.write(f"{step},{loss!r},{examples:g}\n")
+
+    def _totals(self) -> tuple[float, float]:
+        tracker = next(metric for metric in self.model.metrics if metric.name == "loss")
+        return float(tracker.total.numpy()), float(tracker.count.numpy())
+
+
 class TimeLimit(keras.callbacks.Callback):
     """Stops training after the first batch that ends ``minutes`` after the start; the
     epoch is closed as usual, so validation and checkpoint still run."""
@@ -277,6 +309,7 @@ def run_callbacks(
         ),
         AtomicWeights(folder / "model.weights.h5"),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
+        StepLosses(folder / "steps.csv"),
     ]
 
 

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from html.parser import HTMLParser
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +32,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "book" / "_config.yml"
 TOC = REPO / "book" / "_toc.yml"
+NOTEBOOKS = REPO / "notebooks"
+STRIP = REPO / "tools" / "strip_startup_noise.py"
+strip_startup_noise = SourceFileLoader("strip_startup_noise", str(STRIP)).load_module()
 
 # Pages Sphinx writes besides the toc's pages.
 GENERATED_PAGES = {"index.html", "genindex.html", "search.html"}
@@ -287,6 +291,20 @@ def test_every_chapter_opens_with_goals_and_time_and_ends_with_exercises(noteboo
     assert headings[-2:] == ["## Summary", "## Exercises"], (
         f"{notebook.name} should end with '## Summary' then '## Exercises', not {headings[-2:]}"
     )
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_stored_outputs_hold_no_start_up_messages(notebook):
+    """TensorFlow's C++ start-up lines and tqdm's notice, which no setting silences, are
+    removed after execution by tools/strip_startup_noise.py (``make notebooks`` runs it)."""
+    stored = nbformat.read(notebook, as_version=4)
+    noisy = [
+        index
+        for index, cell in enumerate(stored.cells)
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr" and strip_startup_noise.NOISE.search(output["text"])
+    ]
+    assert not noisy, f"{notebook.name}: cells {noisy} store start-up messages; run {STRIP}"
 
 
 def test_presets_appendix_shows_what_the_code_computes(book):

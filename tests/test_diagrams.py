@@ -1,4 +1,4 @@
-"""Diagrams drawn from a config: the layer-norm placement of post-LN and pre-LN blocks."""
+"""Diagrams drawn from the code: the layer-norm placement, the input transformations."""
 
 import dataclasses
 
@@ -7,7 +7,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 from gpt_lesson.config import PRESETS
-from gpt_lesson.diagrams import block_nodes, plot_layer_norm_placement
+from gpt_lesson.diagrams import (
+    block_nodes,
+    plot_input_transformations,
+    plot_layer_norm_placement,
+    task_layouts,
+)
 
 
 def kinds(config):
@@ -38,3 +43,23 @@ def test_the_diagram_shows_the_sizes_of_the_config_it_is_given():
     expected = f"{config.hidden_dim} → {config.intermediate_dim} → {config.hidden_dim}"
     assert sum(expected in text for text in texts) == 2
     assert sum(text == f"layer norm ({config.hidden_dim})" for text in texts) == 4
+
+
+def test_the_input_transformations_are_read_back_from_the_package_functions():
+    layouts = task_layouts()
+    assert layouts["classification (CoLA)"] == [["start", "Text", "extract"]]
+    assert layouts["entailment"] == [["start", "Premise", "delimiter", "Hypothesis", "extract"]]
+    first, second = layouts["similarity"]
+    assert first[1] == second[3] == "Text 1"  # both orders
+    assert [sequence[3] for sequence in layouts["multiple choice"]] == [
+        "Answer 1",
+        "Answer 2",
+        "Answer 3",
+    ]
+
+
+def test_the_input_transformations_figure_has_one_transformer_per_sequence():
+    figure = plot_input_transformations()
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts.count("Transformer") == sum(len(s) for s in task_layouts().values()) == 7
+    assert texts.count("softmax") == 1 and "similarity" in texts

@@ -95,17 +95,24 @@ def test_learning_rate_plot_draws_the_schedule_at_every_step():
     np.testing.assert_allclose(line.get_ydata(), [min(s, 10) / 10 for s in range(21)])
 
 
-def test_training_curves_show_the_history_and_the_references(tmp_path):
+def test_training_curves_show_every_step_the_history_and_the_references(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text(
         "epoch,loss,minutes,val_bits_per_char,val_loss\n0,6.0,4.0,2.6,5.6\n1,5.0,8.0,2.4,5.1\n"
     )
     history = plots.read_history(path)
     np.testing.assert_array_equal(history["val_loss"], [5.6, 5.1])
-    figure = plots.plot_training_curves(history, {"target": (0.0, 2.3), "ref": (2.0, 2.7)})
+    steps = {"step": np.arange(1, 61), "loss": np.linspace(7.0, 4.0, 60)}
+    figure = plots.plot_training_curves(
+        history, steps, {"target": (0.0, 2.3), "ref": (2.0, 2.7)}, window=10
+    )
     loss_axes, bits_axes = figure.axes
-    np.testing.assert_array_equal(loss_axes.lines[0].get_xdata(), [1, 2])  # epochs from 1
-    np.testing.assert_array_equal(loss_axes.lines[1].get_ydata(), [5.6, 5.1])
+    every, smoothed, validation = loss_axes.lines
+    np.testing.assert_array_equal(every.get_xdata(), steps["step"])
+    assert len(smoothed.get_xdata()) == 51 and smoothed.get_xdata()[0] == 10
+    np.testing.assert_allclose(smoothed.get_ydata()[0], steps["loss"][:10].mean())
+    np.testing.assert_array_equal(validation.get_xdata(), [30, 60])  # each epoch's last step
+    np.testing.assert_array_equal(validation.get_ydata(), [5.6, 5.1])
     np.testing.assert_array_equal(bits_axes.lines[0].get_xdata(), [4.0, 8.0])
     np.testing.assert_array_equal(bits_axes.lines[0].get_ydata(), [2.6, 2.4])
     levels = {line.get_ydata()[0] for line in bits_axes.lines[1:]}

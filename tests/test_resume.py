@@ -86,6 +86,10 @@ def weights(folder: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def step_losses(folder: Path) -> np.ndarray:
+    return np.genfromtxt(folder / "steps.csv", delimiter=",", names=True)
+
+
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_history(tmp_path):
     killed = tmp_path / "killed"
     child = subprocess.run(
@@ -111,6 +115,14 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_history(tmp_path
     assert [row["epoch"] for row in actual] == [0, 1, 2]
     for want, got in zip(expected, actual, strict=True):
         assert got == pytest.approx(want, rel=1e-6, abs=1e-7)
+    # Each step's own loss, logged across the kill as if there had been none; the steps of
+    # an epoch average to that epoch's loss in history.csv.
+    expected_steps, actual_steps = step_losses(never_stopped), step_losses(killed)
+    assert actual_steps["step"].tolist() == list(range(1, len(expected_steps) + 1))
+    np.testing.assert_allclose(actual_steps["loss"], expected_steps["loss"], rtol=1e-5)
+    losses, examples = (expected_steps[k].reshape(len(expected), -1) for k in ("loss", "examples"))
+    per_epoch = (losses * examples).sum(axis=1) / examples.sum(axis=1)
+    np.testing.assert_allclose(per_epoch, [row["loss"] for row in expected], rtol=1e-5)
     expected_weights, actual_weights = weights(never_stopped), weights(killed)
     assert expected_weights.keys() == actual_weights.keys()
     for name, value in expected_weights.items():
@@ -169,9 +181,9 @@ def test_state_of_another_model_is_refused_with_what_to_do(tmp_path, small_model
 def test_history_rows_past_the_saved_state_are_dropped(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,5.0\n1,4.0\n2,3.")  # a kill while writing epoch 2's row
-    resume.keep_history_before(path, epoch=2)
+    resume.keep_rows_before(path, 2)
     assert path.read_text() == "epoch,loss\n0,5.0\n1,4.0\n"
-    resume.keep_history_before(path, epoch=1)
+    resume.keep_rows_before(path, 1)
     assert path.read_text() == "epoch,loss\n0,5.0\n"
 
 
