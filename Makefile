@@ -54,12 +54,9 @@ chromium:
 	fi
 
 # Re-execute every chapter in place under the current profile (what the stored outputs are),
-# then drop the start-up messages TensorFlow prints before its logging can be configured.
+# timed into benchmarks/results/chapters-<profile>.json.
 notebooks: install
-	for notebook in notebooks/*.ipynb; do \
-		$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$notebook" || exit 1; \
-	done
-	$(BIN)/python tools/strip_startup_noise.py notebooks/*.ipynb
+	$(BIN)/python -m benchmarks.chapters --in-place
 
 clean:
 	rm -rf book/_build

@@ -13,7 +13,9 @@ Writes one JSON file (default ``benchmarks/results/cola_ablation.json``) with th
 machine, every run (scores, predictions, validation curve) and the summary table that
 chapter 5 shows. Every finished run is saved at once to ``<out>.partial.json``; started
 again with the same arguments, the script reuses those runs, and it removes the partial
-file when the whole file is written.
+file when the whole file is written. ``--reuse`` adds the runs of other partial files, so
+that rows run by separate processes (``--rows a b`` and ``--rows c``, one per core) can be
+gathered by one last invocation with every row.
 """
 
 from __future__ import annotations
@@ -44,12 +46,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 class SavedRuns:
     """``run_once``, remembered: a run whose config was saved before is not run again."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        self.records: list[dict] = saved.get("runs", [])
-        if self.records:
-            print(f"{path}: reusing {len(self.records)} finished runs")
+    def __init__(self, path: Path, others: list[Path]) -> None:
+        self.path, self.records = path, []
+        for source in (path, *others):
+            saved = json.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
+            self.records += saved.get("runs", [])
+            print(f"{source}: reusing {len(saved.get('runs', []))} finished runs")
 
     def __call__(self, data, config: FinetuneConfig) -> dict:
         for record in self.records:
@@ -93,13 +95,16 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", choices="abc", default=list("abc"))
     parser.add_argument("--unseen", choices=("grow", "unknown"), default="grow")
     parser.add_argument("--out", type=Path, default=RESULTS / "cola_ablation.json")
+    parser.add_argument(
+        "--reuse", type=Path, nargs="*", default=[], help="runs saved by other invocations"
+    )
     args = parser.parse_args()
     if args.quick:
         args.checkpoint, args.max_steps = "runs/chapter3-quick", args.max_steps or 10
 
     start = time.monotonic()
     partial = args.out.with_name(f"{args.out.stem}.partial.json")
-    run = SavedRuns(partial)
+    run = SavedRuns(partial, args.reuse)
     tokenizer = load_gpt2_tokenizer()
     checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
     data = prepare_cola(checkpoint, tokenizer, unseen=args.unseen)

@@ -34,6 +34,7 @@ from gpt_lesson.finetune import (
     finetune,
     mean_log_probabilities,
 )
+from gpt_lesson.intervals import welch_difference
 from gpt_lesson.objectives import matthews_correlation
 from gpt_lesson.tokenizer import GPT2Tokenizer
 from gpt_lesson.train import Checkpoint, load_checkpoint, load_shakespeare, pretrain
@@ -291,23 +292,27 @@ PAPER_EFFECTS = {
 }
 
 
-def compare_with_paper(table: list[dict], split: str = "dev") -> list[dict]:
-    """Each effect of ``PAPER_EFFECTS`` in our table: the difference of the two rows' means,
-    the seed spread sqrt(std_1² + std_2²), and whether the sign agrees with the paper's."""
-    rows = {row["row"]: row for row in table}
+def compare_with_paper(runs: list[dict], split: str = "dev", level: float = 0.95) -> list[dict]:
+    """Each effect of ``PAPER_EFFECTS`` in our runs: the difference of the two rows' mean
+    MCC over seeds, its standard error and Welch's ``level`` interval, and whether the
+    interval decides the sign and the sign agrees with the paper's."""
     comparisons = []
     for effect, (with_it, without_it, paper) in PAPER_EFFECTS.items():
-        first, second = rows[with_it], rows[without_it]
-        difference = first[f"{split}_mean"] - second[f"{split}_mean"]
-        spread = (first[f"{split}_std"] ** 2 + second[f"{split}_std"] ** 2) ** 0.5
+        first, second = (
+            [r[split]["mcc"] for r in runs if r["row"] == row] for row in (with_it, without_it)
+        )
+        difference = welch_difference(first, second, level)
         comparisons.append(
             {
                 "effect": effect,
-                "ours": difference,
-                "spread": spread,
+                "seeds": (len(first), len(second)),
+                "ours": difference.mean,
+                "standard_error": difference.standard_error,
+                "low": difference.low,
+                "high": difference.high,
                 "paper": paper / 100,
-                "same_sign": bool(np.sign(difference) == np.sign(paper)),
-                "beyond_spread": bool(abs(difference) > spread),
+                "same_sign": bool(np.sign(difference.mean) == np.sign(paper)),
+                "decided": difference.excludes_zero,
             }
         )
     return comparisons

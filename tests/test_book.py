@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from html.parser import HTMLParser
-from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -29,12 +28,12 @@ import nbformat
 import pytest
 import yaml
 
+from benchmarks import chapters
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "book" / "_config.yml"
 TOC = REPO / "book" / "_toc.yml"
 NOTEBOOKS = REPO / "notebooks"
-STRIP = REPO / "tools" / "strip_startup_noise.py"
-strip_startup_noise = SourceFileLoader("strip_startup_noise", str(STRIP)).load_module()
 
 # Pages Sphinx writes besides the toc's pages.
 GENERATED_PAGES = {"index.html", "genindex.html", "search.html"}
@@ -296,15 +295,16 @@ def test_every_chapter_opens_with_goals_and_time_and_ends_with_exercises(noteboo
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
 def test_stored_outputs_hold_no_start_up_messages(notebook):
     """TensorFlow's C++ start-up lines and tqdm's notice, which no setting silences, are
-    removed after execution by tools/strip_startup_noise.py (``make notebooks`` runs it)."""
+    removed when ``make notebooks`` (``python -m benchmarks.chapters --in-place``) stores
+    a chapter."""
     stored = nbformat.read(notebook, as_version=4)
     noisy = [
         index
         for index, cell in enumerate(stored.cells)
         for output in cell.get("outputs", [])
-        if output.get("name") == "stderr" and strip_startup_noise.NOISE.search(output["text"])
+        if output.get("name") == "stderr" and chapters.NOISE.search(output["text"])
     ]
-    assert not noisy, f"{notebook.name}: cells {noisy} store start-up messages; run {STRIP}"
+    assert not noisy, f"{notebook.name}: cells {noisy} store start-up messages"
 
 
 def test_presets_appendix_shows_what_the_code_computes(book):
@@ -317,6 +317,20 @@ def test_presets_appendix_shows_what_the_code_computes(book):
         assert f"{parameter_count(config):,}" in cells, f"{name}'s parameter count is not shown"
     for name in TRAINING:
         assert cells.count(name) >= 2, f"{name} is missing from the model or training table"
+
+
+def test_introduction_shows_the_measured_chapter_times(book):
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    import chapter_times
+
+    text = (book["html"] / "book" / "intro.html").read_text(encoding="utf8")
+    cells = re.findall(r"<td><p>([^<]*)</p></td>", text)
+    times = chapter_times.read_times()
+    for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+        seconds = times["quick"].get(notebook.stem)
+        assert seconds is not None, f"{notebook.name} has no quick time in chapters-quick.json"
+        assert f"{notebook.name}" in cells and chapter_times.duration(seconds) in cells
+    assert chapter_times.duration(75.4) == "75 s" and chapter_times.duration(400) == "6.7 min"
 
 
 def test_notation_table_has_the_papers_symbols(book):

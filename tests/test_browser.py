@@ -152,6 +152,40 @@ IMAGES = """() => Array.from(document.images).map((img) => ({
 
 LINKS = """() => Array.from(document.querySelectorAll("a[href]")).map((a) => a.href)"""
 
+# Each code cell's source, and how many loaded images its output shows at 150 px or wider.
+CELL_FIGURES = """() => Array.from(document.querySelectorAll("div.cell")).map((cell) => ({
+  code: (cell.querySelector(".cell_input") || {}).innerText || "",
+  figures: Array.from(cell.querySelectorAll(".cell_output img")).filter(
+    (img) => img.complete && img.naturalWidth > 0 && img.getBoundingClientRect().width >= 150
+  ).length,
+}))"""
+
+# The pictures each chapter is written around: the call that draws each one.
+PICTURES = {
+    "notebooks/01_tokenization.html": ["plots.plot_token_statistics("],
+    "notebooks/02_model.html": [
+        "diagrams.plot_layer_norm_placement(",  # the decoder block, its shapes, post/pre-LN
+        "plots.plot_causal_mask(",
+        "plots.plot_attention(",
+    ],
+    "notebooks/03_pretraining.html": [
+        "plots.plot_training_curves(",  # per step
+        "plots.plot_attention_maps(",  # the trained model, on a line of Shakespeare
+        "plots.plot_generation_speed(",  # the key/value cache
+    ],
+    "notebooks/04_stuck_accuracy.html": [
+        "diagrams.plot_layer_norm_placement(",
+        "plots.plot_recipe_curves(",
+        "plots.plot_effects(",
+    ],
+    "notebooks/05_finetuning_cola.html": [
+        "diagrams.plot_input_transformations(",  # the paper's Figure 1
+        "plots.plot_ablation(",
+        "plots.plot_confusion_matrix(",
+    ],
+    "notebooks/A1_benchmarks.html": ["plots.plot_generation_speed("],
+}
+
 
 @dataclass
 class PageReport:
@@ -167,6 +201,7 @@ class PageReport:
     sideways: dict = field(default_factory=dict)
     images: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    cell_figures: list[dict] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     script_errors: list[str] = field(default_factory=list)
@@ -242,6 +277,7 @@ def _visit(page: Page, path: Path, report: PageReport) -> None:
     report.overflowing = page.evaluate(OVERFLOWING)
     report.images = page.evaluate(IMAGES)
     report.links = page.evaluate(LINKS)
+    report.cell_figures = page.evaluate(CELL_FIGURES)
     report.screenshot = _screenshot_path(report.name)
     page.screenshot(path=report.screenshot, full_page=True)
     page.set_viewport_size({"width": NARROW, "height": 900})
@@ -382,6 +418,17 @@ def test_every_image_loads(reports):
     )
     assert not problems, "\n".join(problems)
     assert reports["notebooks/02_model.html"].images, "chapter 2 shows no figure"
+
+
+def test_every_chapter_shows_its_pictures(reports):
+    missing = []
+    for page, calls in PICTURES.items():
+        cells = reports[page].cell_figures
+        for call in calls:
+            drawn = [cell["figures"] for cell in cells if call in cell["code"]]
+            if not drawn or not any(drawn):
+                missing.append(f"{page}: no picture under the cell that calls {call}")
+    assert not missing, "\n".join(missing)
 
 
 def test_every_internal_link_resolves(reports):

@@ -14,6 +14,7 @@ from gpt_lesson import cola
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.data import read_cola
 from gpt_lesson.finetune import SPECIAL
+from gpt_lesson.intervals import welch_difference
 from gpt_lesson.model import build_gpt
 from gpt_lesson.train import Checkpoint
 from gpt_lesson.vocabulary import Vocabulary
@@ -147,18 +148,19 @@ def test_plots_show_the_numbers_they_are_given():
     assert figure.axes[1].lines[0].get_ydata().tolist() == [0.1]
 
 
-def test_compare_with_paper_signs_and_spread():
-    def row(name, mean, std):
-        return {"row": name, "dev_mean": mean, "dev_std": std}
+def test_compare_with_paper_gives_welch_intervals_over_seeds():
+    def runs(name, scores):
+        return [{"row": name, "seed": i, "dev": {"mcc": mcc}} for i, mcc in enumerate(scores)]
 
-    table = [
-        row("(a) no pre-training, λ = 0.5", 0.05, 0.03),
-        row("(b) pre-trained, λ = 0", 0.19, 0.04),
-        row("(c) pre-trained, λ = 0.5", 0.15, 0.03),
+    every_run = [
+        *runs("(a) no pre-training, λ = 0.5", [0.02, 0.05, 0.08]),
+        *runs("(b) pre-trained, λ = 0", [0.15, 0.19, 0.23]),
+        *runs("(c) pre-trained, λ = 0.5", [0.12, 0.15, 0.18]),
     ]
-    pretraining, auxiliary = cola.compare_with_paper(table)
+    pretraining, auxiliary = cola.compare_with_paper(every_run)
     assert pretraining["ours"] == pytest.approx(0.10) and pretraining["same_sign"]
-    assert pretraining["spread"] == pytest.approx(np.hypot(0.03, 0.03))
-    assert pretraining["beyond_spread"]
+    expected = welch_difference([0.12, 0.15, 0.18], [0.02, 0.05, 0.08])
+    assert (pretraining["low"], pretraining["high"]) == pytest.approx((expected.low, expected.high))
+    assert pretraining["decided"] and pretraining["seeds"] == (3, 3)
     assert auxiliary["ours"] == pytest.approx(-0.04) and auxiliary["same_sign"]
-    assert not auxiliary["beyond_spread"]  # 0.04 < 0.05 = hypot(0.03, 0.04)
+    assert not auxiliary["decided"]  # the interval holds zero

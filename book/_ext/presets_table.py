@@ -118,7 +118,7 @@ def _profiles(config: dict) -> tuple[list[str], list[list[str]]]:
 TABLES = {"models": _models, "training": _training, "profiles": _profiles}
 
 
-def _table(header: list[str], rows: list[list[str]]) -> nodes.table:
+def docutils_table(header: list[str], rows: list[list[str]]) -> nodes.table:
     """A plain docutils table: one header row, then the rows."""
     group = nodes.tgroup(cols=len(header))
     group += [nodes.colspec(colwidth=1) for _ in header]
@@ -151,7 +151,7 @@ class PresetsTable(SphinxDirective):
             )
         for source in SOURCES:
             self.env.note_dependency(str(REPO / source))
-        return [_table(*TABLES[kind](read_config()))]
+        return [docutils_table(*TABLES[kind](read_config()))]
 
 
 def setup(app):
