@@ -92,7 +92,11 @@ def main() -> None:
         except CellExecutionError as error:
             sys.exit(f"{path} failed under the {profile} profile; nothing stored:\n{error}")
         print(f"{path.name}: {seconds:.0f} s under the {profile} profile", flush=True)
-        record["rows"][path.stem] = {"seconds": round(seconds, 1), "machine": machine}
+        record["rows"][path.stem] = {
+            "seconds": round(seconds, 1),
+            "minutes": round(seconds / 60, 1),
+            "machine": machine,
+        }
         write_json(out, {"benchmark": "chapters", "profile": profile, **record}, indent=1)
 
 
