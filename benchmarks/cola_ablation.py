@@ -50,24 +50,33 @@ class SavedRuns:
         self.path, self.records = path, []
         for source in (path, *others):
             saved = json.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
-            self.records += saved.get("runs", [])
-            print(f"{source}: reusing {len(saved.get('runs', []))} finished runs")
+            before = len(self.records)
+            for record in saved.get("runs", []):
+                if self._find(record["config"]) is None:
+                    self.records.append(record)
+            print(f"{source}: reusing {len(self.records) - before} finished runs")
+
+    def _find(self, config: dict) -> dict | None:
+        return next((record for record in self.records if record["config"] == config), None)
 
     def __call__(self, data, config: FinetuneConfig) -> dict:
-        for record in self.records:
-            if record["config"] == dataclasses.asdict(config):
-                return record
+        saved = self._find(dataclasses.asdict(config))
+        if saved is not None:
+            return saved
         record = run_once(data, config)
         self.records.append(record)
         write_json(self.path, {"runs": self.records})
         return record
 
 
-def choose_learning_rates(data, configs: dict, rates: list[float], run: SavedRuns) -> dict:
-    """Per row, seed 0 at each rate; the best validation MCC decides. Returns the row's
-    rate and the check's records (config, scores on validation only, curve)."""
+def choose_learning_rates(
+    data, configs: dict, rates: list[float], run: SavedRuns
+) -> tuple[dict[str, float], list[dict]]:
+    """Per row, seed 0 at each rate; the best validation MCC decides (the first rate
+    listed, on a tie). Returns each row's rate and the check's records (config, scores
+    on validation only, curve); no rates, no check."""
     chosen, checks = {}, []
-    for row, config in configs.items() if rates else ():
+    for row, config in configs.items():
         scores = {}
         for rate in rates:
             record = run(data, dataclasses.replace(config, learning_rate=rate, seed=0))
@@ -79,7 +88,8 @@ def choose_learning_rates(data, configs: dict, rates: list[float], run: SavedRun
                     **{k: record[k] for k in ("config", "validation", "minutes", "curve")},
                 }
             )
-        chosen[row] = max(scores, key=scores.get)
+        if scores:
+            chosen[row] = max(scores, key=scores.get)
     return chosen, checks
 
 

@@ -53,6 +53,7 @@ QUOTED: dict[str, dict[str, str]] = {
     },
     "03_pretraining": {
         "34": "benchmarks/results/chapters-quick.json: this chapter's time",
+        "15.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "10.825": "a definition: ln 50,260 = 10.8249",
         "1.4697": "nanoGPT's README: the validation loss of its A100 character model",
         "2,000": "the paper, section 4.1: warmup over the first 2,000 updates",

@@ -1,0 +1,30 @@
+"""The ablation script's bookkeeping: finished runs are saved at once and never run twice."""
+
+import dataclasses
+import json
+
+from benchmarks import cola_ablation
+from gpt_lesson.finetune import FinetuneConfig
+
+
+def test_saved_runs_reuse_what_any_partial_file_holds_and_save_each_new_run(tmp_path, monkeypatch):
+    done = FinetuneConfig(seed=0)
+    other = tmp_path / "other.partial.json"
+    record = {"config": dataclasses.asdict(done), "minutes": 3.0}
+    other.write_text(json.dumps({"runs": [record, record]}))  # the same run twice
+    calls = []
+
+    def run_once(data, config):
+        calls.append(config)
+        return {"config": dataclasses.asdict(config), "minutes": 1.0}
+
+    monkeypatch.setattr(cola_ablation, "run_once", run_once)
+    partial = tmp_path / "out.partial.json"
+    run = cola_ablation.SavedRuns(partial, [other])
+    assert len(run.records) == 1  # duplicates are read once
+    assert run(None, done)["minutes"] == 3.0 and not calls
+    assert run(None, FinetuneConfig(seed=1))["minutes"] == 1.0 and len(calls) == 1
+    saved = json.loads(partial.read_text())["runs"]
+    assert [r["config"]["seed"] for r in saved] == [0, 1]
+    again = cola_ablation.SavedRuns(partial, [])  # a restart: nothing is run again
+    assert again(None, FinetuneConfig(seed=1))["minutes"] == 1.0 and len(calls) == 1
