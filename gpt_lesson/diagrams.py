@@ -137,7 +137,7 @@ def _draw_block(axis: Axes, nodes: list[Node], residuals: list[tuple[int, int]])
 # --- The paper's Figure 1 (right): one model, four input layouts ------------------------
 
 TOKEN_COLOURS = {"start": "#b6d7a8", "delimiter": "#ffe599", "extract": "#ea9999", "text": "white"}
-WIDTH = 14.3  # the drawing's width, in units of one sequence row
+WIDTH = 14.5  # the drawing's width, in units of one sequence row
 TASK_TEXTS = {
     "classification (CoLA)": ("Text",),
     "entailment": ("Premise", "Hypothesis"),
@@ -178,7 +178,7 @@ def plot_input_transformations(special: SpecialIds = SPECIAL) -> Figure:
     phone."""
     layouts = task_layouts(special)
     top = sum(len(sequences) + 1.0 for sequences in layouts.values())
-    figure, axis = plt.subplots(figsize=(9, 9 * (top + 0.2) / WIDTH), layout="constrained")
+    figure, axis = plt.subplots(figsize=(7.5, 7.5 * (top + 0.2) / WIDTH), layout="constrained")
     for task, sequences in layouts.items():
         top -= len(sequences) + 1.0
         _draw_task(axis, task, sequences, bottom=top)
@@ -200,7 +200,7 @@ def _box(axis: Axes, x: float, y: float, width: float, label: str, colour: str) 
             edgecolor="black",
         )
     )
-    axis.text(x + width / 2, y, label, ha="center", va="center", fontsize=10)
+    axis.text(x + width / 2, y, label, ha="center", va="center", fontsize=11)
 
 
 def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
@@ -208,35 +208,35 @@ def _arrow(axis: Axes, start: tuple[float, float], end: tuple[float, float]) -> 
 
 
 def _draw_task(axis: Axes, task: str, sequences: list[list[str]], bottom: float) -> None:
-    widths = {"start": 0.9, "delimiter": 1.2, "extract": 1.1}
-    transformer_x, head_x = 8.3, 10.9
+    widths = {"start": 0.95, "delimiter": 1.2, "extract": 1.25}
+    transformer_x, head_x, transformer = 8.3, 11.1, 2.1  # where, and how wide
     rows = [bottom + len(sequences) - 1 - r for r in range(len(sequences))]  # first on top
     for y, sequence in zip(rows, sequences, strict=True):
         x = 0.0
         for segment in sequence:
-            width = widths.get(segment, 1.5)
+            width = widths.get(segment, 1.75)
             colour = TOKEN_COLOURS.get(segment, TOKEN_COLOURS["text"])
             label = "Delim" if segment == "delimiter" else segment.capitalize()
             _box(axis, x, y, width, label, colour)
             x += width + 0.08
         _arrow(axis, (x, y), (transformer_x, y))
-        _box(axis, transformer_x, y, 1.9, "Transformer", COLOURS["sublayer"])
+        _box(axis, transformer_x, y, transformer, "Transformer", COLOURS["sublayer"])
     middle = bottom + (len(sequences) - 1) / 2
     if task == "similarity":
         add_x = head_x - 0.3
         axis.add_patch(Circle((add_x, middle), ADD_RADIUS * 1.4, facecolor="white", ec="black"))
         axis.text(add_x, middle, "+", ha="center", va="center", fontsize=12)
         for y in rows:
-            _arrow(axis, (transformer_x + 1.9, y), (add_x - 0.2, middle))
+            _arrow(axis, (transformer_x + transformer, y), (add_x - 0.2, middle))
         _arrow(axis, (add_x + 0.25, middle), (head_x + 0.6, middle))
         _box(axis, head_x + 0.6, middle, 1.3, "Linear", COLOURS["norm"])
     elif task == "multiple choice":
         for y in rows:
-            _arrow(axis, (transformer_x + 1.9, y), (head_x, y))
+            _arrow(axis, (transformer_x + transformer, y), (head_x, y))
             _box(axis, head_x, y, 1.3, "Linear", COLOURS["norm"])
             _arrow(axis, (head_x + 1.3, y), (head_x + 1.9, middle))
         _box(axis, head_x + 1.9, middle, 1.3, "softmax", "white")
     else:
-        _arrow(axis, (transformer_x + 1.9, middle), (head_x, middle))
+        _arrow(axis, (transformer_x + transformer, middle), (head_x, middle))
         _box(axis, head_x, middle, 1.3, "Linear", COLOURS["norm"])
-    axis.text(0.0, bottom + len(sequences) - 0.45, task, fontsize=12, va="bottom")
+    axis.text(0.0, bottom + len(sequences) - 0.45, task, fontsize=13, va="bottom")
