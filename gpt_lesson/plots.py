@@ -16,8 +16,8 @@ def token_frequencies(ids: np.ndarray, vocab_size: int) -> np.ndarray:
 def plot_token_statistics(ids: np.ndarray, vocab_size: int, decode) -> Figure:
     """Rank-frequency (Zipf) plot and cumulative coverage of a token stream.
 
-    Left: count of the r-th most frequent token against r, log-log, the top five labelled
-    with their text. Right: the fraction of the stream covered by the k most frequent
+    Top: count of the r-th most frequent token against r, log-log, the top five labelled
+    with their text. Bottom: the fraction of the stream covered by the k most frequent
     distinct tokens, which shows how little of the 50,257-token vocabulary a corpus uses.
     """
     counts = np.sort(token_frequencies(ids, vocab_size))[::-1]
@@ -25,7 +25,7 @@ def plot_token_statistics(ids: np.ndarray, vocab_size: int, decode) -> Figure:
     ranks = np.arange(1, len(counts) + 1)
     top_ids = np.argsort(token_frequencies(ids, vocab_size))[::-1][:5]
 
-    figure, (zipf, coverage) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (zipf, coverage) = plt.subplots(2, 1, figsize=(8, 7.5))  # stacked: legible on phones
     zipf.loglog(ranks, counts, color="C0")
     for rank, token in enumerate(top_ids, start=1):
         zipf.plot(rank, counts[rank - 1], "o", color="C0", markersize=4)
@@ -242,9 +242,9 @@ def plot_ablation(rows: list[dict], splits: dict[str, str], metric_name: str = "
 
 
 def plot_finetuning_curves(curves: dict[str, list[dict]]) -> Figure:
-    """Left: training L2 and L1 (Keras' running means within each epoch) against the step.
-    Right: validation MCC against the step. One colour per run name in ``curves``."""
-    figure, (losses, mcc) = plt.subplots(1, 2, figsize=(11, 4))
+    """Top: training L2 and L1 (Keras' running means within each epoch) against the step.
+    Bottom: validation MCC against the step. One colour per run name in ``curves``."""
+    figure, (losses, mcc) = plt.subplots(2, 1, figsize=(8, 7.5))
     for index, (name, points) in enumerate(curves.items()):
         steps = [point["step"] for point in points]
         colour = f"C{index}"

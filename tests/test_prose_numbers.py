@@ -40,7 +40,7 @@ NUMBER = re.compile(
 # number; any other source names a publication or a definition.
 QUOTED: dict[str, dict[str, str]] = {
     "01_tokenization": {
-        "36": "benchmarks/results/chapters-default.json: this chapter's time",
+        "33": "benchmarks/results/chapters-default.json: this chapter's time",
         "30": "benchmarks/results/chapters-quick.json: this chapter's time",
         "256": "a definition: the values one byte can take",
         "50256": "GPT-2's encoder.json: the id of <|endoftext|>",
