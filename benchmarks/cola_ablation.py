@@ -2,7 +2,7 @@
 
 python -m benchmarks.cola_ablation --seeds 0 1 2 3 4 5 6 7 8 9 \
     --learning-rates 6.25e-5 2.5e-4 1e-3                 # the book's run
-python -m benchmarks.cola_ablation --quick --seeds 0   # the quick preset, a few steps
+python -m benchmarks.cola_ablation --quick --seeds 0   # a few steps, to cola_ablation-quick.json
 python -m benchmarks.cola_ablation --learning-rate 2.5e-4 --rows c --unseen unknown \
     --out benchmarks/results/cola_unknown.json           # chapter 5, exercise 4
 
@@ -111,6 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.checkpoint, args.max_steps = "runs/chapter3-quick", args.max_steps or 10
+        if args.out == parser.get_default("out"):  # never over the book's results
+            args.out = RESULTS / "cola_ablation-quick.json"
 
     start = time.monotonic()
     partial = args.out.with_name(f"{args.out.stem}.partial.json")
@@ -140,6 +142,9 @@ def main() -> None:
         "learning_rate_check": checks,
         "table": table,
         **results,
+        # With --reuse, total_minutes is this gathering invocation's time only; the runs'
+        # own minutes (run_minutes, their sum) say what the ablation cost.
+        "reused": [path.name for path in args.reuse],
         "total_minutes": (time.monotonic() - start) / 60.0,
         "run_minutes": sum(r["minutes"] for r in run.records),
     }

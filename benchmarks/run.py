@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import (
+    finetune_step,
     generation,
     memory,
     quality,
@@ -30,6 +31,7 @@ from gpt_lesson.files import write_json
 BENCHMARKS: dict[str, Callable[[bool], object]] = {
     "training_step": training_step.run,
     "threads": threads.run,
+    "finetune_step": finetune_step.run,
     "teardown": teardown.run,
     "generation": generation.run,
     "memory": memory.run,

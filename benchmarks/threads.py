@@ -1,8 +1,9 @@
 """Thread settings and oneDNN: the one lever that needs a fresh process per setting.
 
 TensorFlow reads its thread pools' sizes (``tf.config.threading``) and whether to use
-oneDNN's kernels (``TF_ENABLE_ONEDNN_OPTS``; on by default only on Intel CPUs with
-AVX-512 VNNI or newer) once, when it starts. So each setting runs in its own interpreter
+oneDNN's kernels (``TF_ENABLE_ONEDNN_OPTS``; TensorFlow turns them on by itself only on
+CPUs with some instruction sets, the package always: ``gpt_lesson.runtime``) once, when it
+starts. So each setting runs in its own interpreter
 (``python -m benchmarks.threads INTRA INTER STEPS``), which times the book's step (chapter
 3's trimmed vocabulary at the blog's shapes) and TensorFlow's dense float32 matmul,
 interleaved, median of 5 after a warm-up. The settings run one after another, so the load
@@ -26,14 +27,14 @@ class Setting:
     name: str
     intra: int = 0
     inter: int = 0
-    onednn: bool = False
+    onednn: bool = True
 
 
 SETTINGS = (
-    Setting("TensorFlow's default (a thread per core in each pool)"),
+    Setting("the book's default: oneDNN on, a thread per core in each pool"),
+    Setting("oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)", onednn=False),
     Setting("one thread (intra 1, inter 1)", intra=1, inter=1),
     Setting("intra 2, inter 1", intra=2, inter=1),
-    Setting("oneDNN on (TF_ENABLE_ONEDNN_OPTS=1)", onednn=True),
 )
 MATMUL_SIZE = 2048
 
@@ -87,6 +88,15 @@ def measure_in_subprocess(setting: Setting, steps: int) -> dict[str, object]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def tensorflow_default() -> bool:
+    """Whether TensorFlow turns oneDNN on by itself on this CPU: a fresh interpreter that
+    imports TensorFlow, not the package, with the variable unset."""
+    check = "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env)
+    return result.stdout.strip().splitlines()[-1] == "True"
+
+
 def run(quick: bool) -> dict[str, object]:
     """Every setting in turn; ``quick`` times one step per repeat instead of two."""
     steps = 1 if quick else 2
@@ -97,7 +107,12 @@ def run(quick: bool) -> dict[str, object]:
         rows[-1].update(measure_in_subprocess(setting, steps))
     for row in rows:
         row["× default"] = round(row["book's step tokens/s"] / rows[0]["book's step tokens/s"], 2)
-    return {"rows": rows, "steps per repeat": steps, "matmul size": MATMUL_SIZE}
+    return {
+        "rows": rows,
+        "steps per repeat": steps,
+        "matmul size": MATMUL_SIZE,
+        "TensorFlow's own oneDNN default on this CPU": tensorflow_default(),
+    }
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``diagnostics``: checks for a model whose metric does not move (4);
 - ``finetune`` and ``cola``: L3 = L2 + λ·L1 on CoLA, and the ablation (5);
 - ``plots``, ``diagrams``, ``tables``, ``source``: the book's figures, tables and shown code;
-- ``files``: writing a file whole or not at all (every file the package writes).
+- ``files``: writing a file whole or not at all (every file the package writes);
+- ``runtime``: TensorFlow's settings, chosen before it starts (oneDNN on).
 """
 
-import os
+from gpt_lesson import runtime
 
-# TensorFlow's C++ start-up chatter (CUDA probes, CPU feature notes) would otherwise be
-# stored in every notebook. A user who wants it back sets the variable before importing.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before any module imports TensorFlow: oneDNN on, start-up chatter off (see runtime).
+runtime.apply_defaults()
 
 __version__ = "0.1.0"

@@ -208,18 +208,29 @@ class Encoded:
         return len(self.sequences)
 
 
-def bucket_boundaries(max_length: int, width: int = 8) -> list[int]:
+BUCKET_WIDTH = 8
+
+
+def bucket_boundaries(max_length: int, width: int = BUCKET_WIDTH) -> list[int]:
     """Upper length limits of the buckets: 9, 17, 25, ... up to ``max_length``."""
     return list(range(width + 1, max_length + 1, width))
 
 
 def classification_dataset(
-    data: Encoded, batch_size: int, pad: int, extract: int, shuffle: bool, seed: int = 0
+    data: Encoded,
+    batch_size: int,
+    pad: int,
+    extract: int,
+    shuffle: bool,
+    seed: int = 0,
+    fixed_shapes: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (ids, {"label", "lm"}) with sequences of similar length together.
 
     ``bucket_by_sequence_length`` pads each batch only to its longest sequence, so the
-    few long sentences do not make every batch long: dynamic padding.
+    few long sentences do not make every batch long: dynamic padding. With
+    ``fixed_shapes``, every batch of a bucket is padded to the bucket's limit instead,
+    so that XLA compiles one program per bucket (the batches are the same ones).
     """
     labels_lm = [language_model_labels(s, extract, pad) for s in data.sequences]
 
@@ -235,12 +246,14 @@ def classification_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
     longest = max(len(s) for s in data.sequences)
-    boundaries = bucket_boundaries(longest)
+    # Padding to a limit needs one above the longest sequence (and gives the same buckets).
+    boundaries = bucket_boundaries(longest + (BUCKET_WIDTH if fixed_shapes else 0))
     dataset = dataset.bucket_by_sequence_length(
         element_length_func=lambda ids, targets: tf.shape(ids)[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=(pad, {"label": 0, "lm": pad}),
+        pad_to_bucket_boundary=fixed_shapes,
     )
     return pipeline.prefetched(dataset)
 
@@ -411,18 +424,23 @@ def finetune(
     config: FinetuneConfig,
     special: SpecialIds = SPECIAL,
     verbose: int | str = 0,
+    compiled: bool = False,
 ) -> FinetuneResult:
     """Train a classifier on ``train`` with L3 = L2 + λ·L1, recording a validation curve.
 
     ``checkpoint`` must already hold every id of the data (see :func:`extend_checkpoint`);
-    it is not changed: training works on a copy of its weights.
+    it is not changed: training works on a copy of its weights. ``compiled`` pads each
+    bucket to a fixed length and runs the step under XLA; on the CPUs measured so far it is
+    no faster (``benchmarks/finetune_step.py``), so the default pads per batch, eagerly.
     """
     pad, extract = (int(i) for i in checkpoint.to_model_ids([special.pad, special.extract]))
     keras.utils.set_random_seed(config.seed)
     classifier = build_classifier(
         starting_model(checkpoint, config), checkpoint.config, extract, dropout=config.head_dropout
     )
-    dataset = classification_dataset(train, config.batch_size, pad, extract, True, config.seed)
+    dataset = classification_dataset(
+        train, config.batch_size, pad, extract, True, config.seed, fixed_shapes=compiled
+    )
     # Buckets fill differently every epoch, so the number of batches varies a little: fit
     # counts "epochs" of the first epoch's length over the repeated stream.
     steps_per_epoch = int(dataset.reduce(0, lambda count, _: count + 1))
@@ -442,7 +460,7 @@ def finetune(
             "label": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             "lm": [MaskedAccuracy(pad)],
         },
-        jit_compile=False,  # batch shapes vary with the bucket: XLA would recompile each
+        jit_compile=compiled,  # without fixed shapes, XLA would compile every new shape
     )
     curve = ValidationCurve(validation, pad, steps_per_epoch // config.evaluations_per_epoch)
     callbacks: list[keras.callbacks.Callback] = [curve]

@@ -1,12 +1,14 @@
 """Attention weights read from the model: causal, normalised, and the weights the block uses."""
 
 import dataclasses
+import re
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from gpt_lesson.attention import attention_weights
+from gpt_lesson.attention import attention_weights, block_parts
 from gpt_lesson.config import PRESETS
 from gpt_lesson.model import build_gpt
 
@@ -34,3 +36,37 @@ def test_the_weights_follow_the_tokens_before_each_position_and_no_others():
     before, after = attention_weights(model, config, ids), attention_weights(model, config, changed)
     np.testing.assert_array_equal(before[..., :4, :], after[..., :4, :])  # rows before 4
     assert not np.allclose(before[..., 4:, :], after[..., 4:, :])
+
+
+def test_block_parts_rebuild_the_block():
+    """The named sublayers, run as a post-LN block runs them, give the block's output."""
+    config = dataclasses.replace(PRESETS["quick"], normalize_first=False)
+    keras.utils.set_random_seed(0)
+    model = build_gpt(config)
+    block = model.get_layer("decoder_0")
+    parts = block_parts(block)
+    assert parts.cross_attention is None
+    x = keras.random.normal((1, 5, config.hidden_dim), seed=0)
+    causal = np.tril(np.ones((1, 5, 5), dtype=bool))
+    attended = parts.self_attention(query=x, value=x, attention_mask=causal)
+    a = parts.attention_norm(x + attended)
+    by_hand = parts.feedforward_norm(a + parts.feedforward_out(parts.feedforward_in(a)))
+    np.testing.assert_allclose(by_hand, block(x, training=False), atol=1e-5)
+
+
+PRIVATE_KERAS_HUB = re.compile(
+    r"\._(self_attention|cross_attention|feedforward)\w*|\._(query|key|value|output)_dense"
+)
+
+
+def test_only_the_adapter_reads_private_keras_hub_attributes():
+    repository = Path(__file__).resolve().parent.parent
+    readers = [
+        path.relative_to(repository).as_posix()
+        for folder in ("gpt_lesson", "tests", "notebooks", "benchmarks")
+        for path in sorted((repository / folder).rglob("*"))
+        if path.suffix in (".py", ".ipynb")
+        and path.name != Path(__file__).name
+        and PRIVATE_KERAS_HUB.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == ["gpt_lesson/attention.py"]

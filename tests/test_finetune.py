@@ -181,6 +181,40 @@ def test_training_loss_is_l2_plus_lambda_l1(small_checkpoint):
     assert batches >= 1
 
 
+def test_fixed_shapes_pad_to_the_bucket_limit_and_leave_the_loss_unchanged(small_checkpoint):
+    """``fixed_shapes`` (for XLA) pads each batch to its bucket's limit: the same batches,
+    and the same L3, since the loss masks padding and causal attention never reads it."""
+    extended, _ = extend_checkpoint(small_checkpoint, [], seed=0)
+    extract, pad = (int(i) for i in extended.to_model_ids([E, SPECIAL.pad]))
+    texts = ([3], [9, 11], [30, 40, 50, 3, 7, 9, 11], [3, 7, 9, 11, 20, 30, 40, 50, 3, 7])
+    sequences = tuple(extended.to_model_ids(classification_input(t)) for t in texts)
+    data = Encoded(sequences, np.array([1, 0, 1, 0], dtype=np.int32))
+    keras.utils.set_random_seed(0)
+    classifier = build_classifier(extended.model, extended.config, extract, dropout=0.0)
+    classifier.compile(
+        loss={
+            "label": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "lm": MaskedLMLoss(pad),
+        },
+        loss_weights={"label": 1.0, "lm": 0.5},
+    )
+    per_batch, fixed = (
+        list(classification_dataset(data, 2, pad, extract, shuffle=False, fixed_shapes=f))
+        for f in (False, True)
+    )
+    assert [ids.shape[1] for ids, _ in per_batch] == [4, 12]  # the longest in the batch
+    assert [ids.shape[1] for ids, _ in fixed] == [8, 16]  # the bucket's limit (9, 17) - 1
+    for (ids, targets), (padded, padded_targets) in zip(per_batch, fixed, strict=True):
+        length = ids.shape[1]
+        np.testing.assert_array_equal(padded[:, :length], ids)
+        assert np.all(padded[:, length:] == pad)
+        loss = classifier.compute_loss(ids, targets, classifier(ids, training=False))
+        padded_loss = classifier.compute_loss(
+            padded, padded_targets, classifier(padded, training=False)
+        )
+        assert float(padded_loss) == pytest.approx(float(loss), rel=1e-5)
+
+
 def test_finetune_learns_a_separable_toy_task(small_checkpoint):
     """Label = the text's last token (3 or 7): a few steps must lower L2 on it."""
     extended, _ = extend_checkpoint(small_checkpoint, [], seed=0)

@@ -1,0 +1,36 @@
+"""TensorFlow's process-wide settings, chosen by the package before TensorFlow starts.
+
+TensorFlow reads these environment variables once, when it is first imported, so the
+package sets them at its own import (``gpt_lesson/__init__.py``): the command line, the
+tests and the chapters import ``gpt_lesson`` before TensorFlow. A variable already set is
+left alone, so ``TF_ENABLE_ONEDNN_OPTS=0 make lab`` (or ``export`` before Python starts)
+turns oneDNN off.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULTS = {
+    # C++ start-up chatter (CUDA probes, CPU feature notes) would fill every notebook.
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    # oneDNN's kernels: the book's step 1.12x faster on the 2-core CPU this book was
+    # written on (benchmarks/threads.py); TensorFlow turns them on by itself only on CPUs
+    # with some instruction sets.
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+}
+
+
+def apply_defaults() -> dict[str, str]:
+    """Set every variable of ``DEFAULTS`` that the environment does not set already, and
+    return the values in effect. Too late once TensorFlow is imported."""
+    for name, value in DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in DEFAULTS}
+
+
+def onednn_enabled() -> bool:
+    """Whether this process's TensorFlow runs oneDNN's kernels (decided at its start)."""
+    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own check
+
+    return bool(_pywrap_util_port.IsMklEnabled())
