@@ -9,17 +9,22 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``model``: ``build_gpt`` from KerasHub layers and its parameter count (2);
 - ``objectives``: the masked LM loss, accuracy, perplexity, bits per character (3);
 - ``vocabulary``: a vocabulary trimmed to the ids a corpus uses (3);
-- ``train``: AdamW, warmup + cosine, checkpoints (3);
+- ``train``: AdamW, warmup + cosine, the run folder it writes (3);
+- ``checkpoints``: a run folder loaded back, with one clear error for each bad file (3);
 - ``resume``: the run state that lets a killed run continue exactly (3);
 - ``distribute``: ``tf.distribute`` strategies, from one CPU to many machines (appendix);
 - ``generate``: the key/value cache and KerasHub's samplers (3);
 - ``blog``: the seed's code path, faithfully, and its one-factor recipes (4);
 - ``diagnostics``: checks for a model whose metric does not move (4);
-- ``finetune`` and ``cola``: L3 = L2 + λ·L1 on CoLA, and the ablation (5);
+- ``transformations``, ``classifier``, ``batches``: a task's input as GPT-1 reads it, the
+  head W_y on the extract token, and batches by length (5);
+- ``finetune``, ``zero_shot`` and ``cola``: L3 = L2 + λ·L1, the LM alone, CoLA's ablation (5);
 - ``plots``, ``diagrams``, ``tables``, ``source``: the book's figures, tables and shown code;
 - ``files``: writing a file whole or not at all (every file the package writes);
 - ``runtime``: TensorFlow's settings, chosen before it starts (oneDNN on).
 """
+
+import importlib
 
 from gpt_lesson import runtime
 
@@ -27,3 +32,40 @@ from gpt_lesson import runtime
 runtime.apply_defaults()
 
 __version__ = "0.1.0"
+
+# The public API: each name and the module that defines it. They are imported on first
+# use, so that ``import gpt_lesson`` stays light and TensorFlow starts only when needed.
+_PUBLIC = {
+    "GPTConfig": "config",
+    "TrainConfig": "config",
+    "PRESETS": "config",
+    "TRAINING": "config",
+    "get_preset": "config",
+    "build_gpt": "model",
+    "parameter_count": "model",
+    "GPT2Tokenizer": "tokenizer",
+    "load_gpt2_tokenizer": "tokenizer",
+    "Vocabulary": "vocabulary",
+    "Checkpoint": "checkpoints",
+    "CheckpointError": "checkpoints",
+    "load_checkpoint": "checkpoints",
+    "load_shakespeare": "train",
+    "pretrain": "train",
+    "generate_text": "generate",
+    "generate_from_checkpoint": "generate",
+    "attention_weights": "attention",
+    "FinetuneConfig": "finetune",
+    "prepare_cola": "cola",
+    "run_once": "cola",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"gpt_lesson.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module 'gpt_lesson' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,8 +1,8 @@
 """Command line: ``python -m gpt_lesson pretrain|generate|finetune ...``.
 
-python -m gpt_lesson pretrain --preset lesson --out runs/lesson
-python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --sampler top_p
-python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson
+A mistake of the user's (a missing or damaged run folder, a prompt too long for the
+model, a bad value) ends the command with one line on standard error and exit status 2;
+``GPT_LESSON_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -10,8 +10,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import sys
 
 from gpt_lesson.config import PRESETS, TRAINING, get_preset
+
+EXAMPLES = """examples:
+  python -m gpt_lesson pretrain --preset lesson --out runs/lesson
+  python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --sampler top_p
+  python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson
+"""
 
 
 def pretrain(args: argparse.Namespace) -> None:
@@ -36,9 +44,9 @@ def pretrain(args: argparse.Namespace) -> None:
 def generate(args: argparse.Namespace) -> None:
     import keras_hub
 
+    from gpt_lesson.checkpoints import load_checkpoint
     from gpt_lesson.generate import generate_from_checkpoint
     from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.train import load_checkpoint
 
     samplers = {
         "greedy": lambda: keras_hub.samplers.GreedySampler(),
@@ -85,7 +93,12 @@ def finetune(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gpt_lesson", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m gpt_lesson",
+        description="Pre-train, sample from and fine-tune the book's GPT.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the examples' lines
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("pretrain", help="pre-train on tiny Shakespeare (objective L1)")
@@ -130,7 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     tune.set_defaults(run=finetune)
 
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except (ValueError, OSError) as error:  # the package's messages say what to do
+        if os.environ.get("GPT_LESSON_DEBUG"):
+            raise
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -21,23 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt_lesson.batches import Encoded
+from gpt_lesson.checkpoints import Checkpoint, load_checkpoint
+from gpt_lesson.classifier import extend_checkpoint
 from gpt_lesson.config import TRAINING, current_profile, get_preset
 from gpt_lesson.data import LabelledSentences, read_cola
-from gpt_lesson.finetune import (
-    SPECIAL,
-    Encoded,
-    FinetuneConfig,
-    best_threshold,
-    classification_input,
-    evaluate,
-    extend_checkpoint,
-    finetune,
-    mean_log_probabilities,
-)
+from gpt_lesson.finetune import FinetuneConfig, evaluate, finetune
 from gpt_lesson.intervals import welch_difference
 from gpt_lesson.objectives import matthews_correlation
 from gpt_lesson.tokenizer import GPT2Tokenizer
-from gpt_lesson.train import Checkpoint, load_checkpoint, load_shakespeare, pretrain
+from gpt_lesson.train import load_shakespeare, pretrain
+from gpt_lesson.transformations import SPECIAL, classification_input
+from gpt_lesson.zero_shot import best_threshold, mean_log_probabilities
 
 EVALUATION_SPLITS = ("validation", "dev", "dev_out_of_domain")
 

@@ -3,7 +3,7 @@
 `plot_layer_norm_placement` draws one decoder block twice, post-LN (GPT-1's layout, and the
 blog's) beside pre-LN (GPT-2's), with the tensor and layer sizes of the config it is given.
 `plot_input_transformations` draws the paper's Figure 1 (right) from the input
-transformations of `gpt_lesson.finetune`, so that the picture is what the code builds.
+transformations of `gpt_lesson.transformations`, so that the picture is what the code builds.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 
 from gpt_lesson.config import GPTConfig
-from gpt_lesson.finetune import (
+from gpt_lesson.transformations import (
     SPECIAL,
     SpecialIds,
     classification_input,

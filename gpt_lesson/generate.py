@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import keras
 import keras_hub
@@ -30,10 +30,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.config import GPTConfig
-
-if TYPE_CHECKING:
-    from gpt_lesson.train import Checkpoint
 
 SamplerLike = str | keras_hub.samplers.Sampler
 
@@ -279,8 +277,6 @@ def generate_text(
     seed: int | None = None,
 ) -> str:
     """Continue the text ``prompt``: encode, :func:`generate`, decode (prompt included)."""
-    from gpt_lesson.train import Checkpoint  # train does not import this module: no cycle
-
     checkpoint = Checkpoint(model, config, vocabulary=None)
     return generate_from_checkpoint(
         checkpoint, tokenizer, prompt, max_new_tokens, sampler, use_cache, seed

@@ -15,11 +15,21 @@ import numpy as np
 from keras import ops
 
 
-def masked_lm_loss(labels, logits, pad_id: int):
-    """Mean -log p(label | context) in nats over the positions whose label is not ``pad_id``."""
+def token_nll(labels, logits, pad_id: int):
+    """Per position, -log p(label | context) in nats where the label is not ``pad_id`` (0
+    where it is), and the mask (1 or 0): every loss and score of the book is built on it."""
     nll = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
     mask = ops.cast(ops.not_equal(labels, pad_id), nll.dtype)
-    return ops.sum(nll * mask) / ops.maximum(ops.sum(mask), 1.0)
+    return nll * mask, mask
+
+
+def masked_lm_loss(labels, logits, pad_id: int):
+    """Mean -log p(label | context) in nats over the positions whose label is not ``pad_id``.
+
+    Keras' ``SparseCategoricalCrossentropy(from_logits=True, ignore_class=pad_id)`` gives
+    the same value (``tests/test_objectives.py``)."""
+    nll, mask = token_nll(labels, logits, pad_id)
+    return ops.sum(nll) / ops.maximum(ops.sum(mask), 1.0)
 
 
 def masked_accuracy(labels, logits, pad_id: int):
@@ -42,10 +52,9 @@ class MaskedLMLoss(keras.losses.Loss):
         # gives the masked mean. (Returning the mean itself, a scalar, would skip the
         # division by the number of replicas Keras makes under tf.distribute, and two
         # replicas would then take steps on twice the gradient.)
-        nll = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), nll.dtype)
+        nll, mask = token_nll(y_true, y_pred, self.pad_id)
         positions = ops.cast(ops.size(mask), nll.dtype)
-        return nll * mask * positions / ops.maximum(ops.sum(mask), 1.0)
+        return nll * positions / ops.maximum(ops.sum(mask), 1.0)
 
     def get_config(self) -> dict:
         return {"pad_id": self.pad_id, "name": self.name}
@@ -87,14 +96,18 @@ def confusion_matrix(labels, predictions, num_classes: int = 2) -> np.ndarray:
     return matrix
 
 
-def matthews_correlation(labels, predictions) -> float:
-    """Matthews correlation coefficient of binary predictions (GLUE's metric for CoLA).
+def matthews_correlation(labels, predictions, num_classes: int = 2) -> float:
+    """Matthews correlation coefficient of class predictions (GLUE's metric for CoLA).
 
-    MCC = (TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)), in [−1, 1]: 1 is perfect,
-    0 is no better than chance, whatever the class balance. When a factor of the
-    denominator is 0 (e.g. every prediction is one class) the correlation is undefined
-    and, as in scikit-learn, reported as 0 instead of NaN.
+    For two classes MCC = (TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)), in [−1, 1]:
+    1 is perfect, 0 is no better than chance, whatever the class balance. For K classes,
+    Gorodkin's R_K from the confusion matrix C (s samples, c right, t_k true and p_k
+    predicted of class k): (c·s − Σ p_k t_k) / sqrt((s² − Σ p_k²)(s² − Σ t_k²)), which is the
+    same number for K = 2. When a factor of the denominator is 0 (e.g. every prediction is
+    one class) the correlation is undefined and, as in scikit-learn, reported as 0.
     """
-    (tn, fp), (fn, tp) = confusion_matrix(labels, predictions, num_classes=2).astype(float)
-    denominator = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-    return 0.0 if denominator == 0 else float((tp * tn - fp * fn) / denominator)
+    matrix = confusion_matrix(labels, predictions, num_classes).astype(float)
+    true, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+    samples, right = matrix.sum(), np.trace(matrix)
+    denominator = math.sqrt((samples**2 - predicted @ predicted) * (samples**2 - true @ true))
+    return 0.0 if denominator == 0 else float((right * samples - predicted @ true) / denominator)

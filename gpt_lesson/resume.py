@@ -32,6 +32,8 @@ covered: the wall-clock columns (``minutes``), and runs on GPUs, where some kern
 from __future__ import annotations
 
 import csv
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,19 +79,37 @@ def plan(position: Position, steps_per_epoch: int, epochs: int) -> list[Segment]
     return segments
 
 
-def state_variables(model: keras.Model) -> list[keras.Variable]:
-    """Weights, dropout random states and optimizer variables, in a fixed order."""
-    return [*model.variables, *model.optimizer.variables]
+# Keras numbers some names per process (the second optimizer is ``adam_w_1``, dropout's
+# random states live in ``seed_generator_7``), so those numbers are not part of a key.
+_SEED_GENERATOR = re.compile(r"seed_generator_\d+")
+
+
+def state_variables(model: keras.Model) -> dict[str, keras.Variable]:
+    """Weights, dropout random states, optimizer variables and metric sums, keyed by path
+    (``variable:decoder_0/feedforward_output_dense/kernel``, ``optimizer:iteration``, ...),
+    so that a saved state is matched to a model by name, not by the order of its variables.
+
+    A key drops the numbers Keras gives per process: the optimizer's own name, and a seed
+    generator's number, in whose place repeated keys within one layer get ``#1``, ``#2``, ...
+    in the order the layer creates them."""
+    groups = {
+        "variable": [(v.path, v) for v in model.variables],
+        "optimizer": [(v.path.split("/", 1)[-1], v) for v in model.optimizer.variables],
+        "metric": [(v.path, v) for v in model.metrics_variables],
+    }
+    keyed, seen = {}, Counter()
+    for prefix, variables in groups.items():
+        for path, variable in variables:
+            key = f"{prefix}:{_SEED_GENERATOR.sub('seed_generator', path)}"
+            keyed[f"{key}#{seen[key]}" if seen[key] else key] = variable
+            seen[key] += 1
+    return keyed
 
 
 def save_state(path: Path, model: keras.Model, position: Position) -> None:
     """Write the training state to a temporary file next to ``path``, then rename it."""
     arrays = {"position": np.array([position.epoch, position.batch, position.step], dtype=np.int64)}
-    for prefix, variables in (
-        ("variable", state_variables(model)),
-        ("metric", model.metrics_variables),
-    ):
-        arrays.update({f"{prefix}_{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
+    arrays.update({key: np.asarray(v.numpy()) for key, v in state_variables(model).items()})
     with replaced_atomically(path, suffix=".npz") as temporary:
         np.savez(temporary, **arrays)
 
@@ -97,7 +117,7 @@ def save_state(path: Path, model: keras.Model, position: Position) -> None:
 @dataclass(frozen=True)
 class SavedState:
     position: Position
-    metric_values: list[np.ndarray]
+    metric_values: dict[str, np.ndarray]  # by "metric:path", added when the epoch restarts
 
 
 def restore_state(path: Path, model: keras.Model) -> SavedState | None:
@@ -110,25 +130,25 @@ def restore_state(path: Path, model: keras.Model) -> SavedState | None:
         return None
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    variables = state_variables(model)
+    variables = {
+        key: v for key, v in state_variables(model).items() if not key.startswith("metric:")
+    }
     with np.load(path) as saved:
-        values = [saved[f"variable_{i}"] for i in range(_count(saved, "variable"))]
-        metrics = [saved[f"metric_{i}"] for i in range(_count(saved, "metric"))]
+        values = {name: saved[name] for name in saved.files if name != "position"}
         epoch, batch, step = (int(x) for x in saved["position"])
-    shapes = [tuple(v.shape) for v in variables]
-    if [value.shape for value in values] != shapes:
+    metrics = {name: values.pop(name) for name in list(values) if name.startswith("metric:")}
+    differences = sorted(set(values) ^ set(variables)) or [
+        name for name, variable in variables.items() if values[name].shape != tuple(variable.shape)
+    ]
+    if differences:
         raise ValueError(
-            f"{path} holds the training state of a different model or optimizer "
-            f"({len(values)} arrays saved, {len(variables)} expected, or their shapes differ). "
-            "Train into a new folder, or delete the file to start this run afresh."
+            f"{path} holds the training state of a different model or optimizer (first "
+            f"difference: {differences[0]}, of {len(differences)}). Train into a new folder, "
+            "or delete the file to start this run afresh."
         )
-    for variable, value in zip(variables, values, strict=True):
-        variable.assign(value)
+    for name, variable in variables.items():
+        variable.assign(values[name])
     return SavedState(Position(epoch, batch, step), metrics)
-
-
-def _count(saved: np.lib.npyio.NpzFile, prefix: str) -> int:
-    return sum(1 for name in saved.files if name.startswith(f"{prefix}_"))
 
 
 def keep_rows_before(path: Path, limit: int) -> None:
@@ -169,10 +189,9 @@ class RunState(keras.callbacks.Callback):
         if self.pending_metrics is not None:
             # The metrics are sums (a total and a count each), which Keras builds on the
             # first step: add those of the batches done before the kill to this batch's.
-            for variable, value in zip(
-                self.model.metrics_variables, self.pending_metrics, strict=True
-            ):
-                variable.assign_add(value)
+            for key, variable in state_variables(self.model).items():
+                if key.startswith("metric:"):
+                    variable.assign_add(self.pending_metrics[key])
             self.pending_metrics = None
         self.batch, self.step = self.batch + 1, self.step + 1
         if self.step % self.save_every == 0:

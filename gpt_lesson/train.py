@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +29,13 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_lesson import pipeline, resume
+from gpt_lesson.checkpoints import read_model_config
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.distribute import run_folder
 from gpt_lesson.files import replaced_atomically, write_json
 from gpt_lesson.model import build_gpt
-from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character
+from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character, token_nll
 from gpt_lesson.tokenizer import GPT2Tokenizer
 from gpt_lesson.vocabulary import Vocabulary
 
@@ -96,10 +96,8 @@ def make_nats_step(model: keras.Model, pad_id: int, jit_compile: bool = True):
 
     @tf.function(jit_compile=jit_compile)
     def batch_nats(inputs, labels):
-        logits = model(inputs, training=False)
-        nll = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        mask = tf.cast(labels != pad_id, nll.dtype)
-        return tf.reduce_sum(nll * mask), tf.reduce_sum(mask)
+        nll, mask = token_nll(labels, model(inputs, training=False), pad_id)
+        return tf.reduce_sum(nll), tf.reduce_sum(mask)
 
     return batch_nats
 
@@ -233,7 +231,7 @@ def check_same_run(folder: Path, config: GPTConfig) -> None:
     path = folder / "config.json"
     if not path.exists():
         return
-    saved = json.loads(path.read_text(encoding="utf-8"))["model"]
+    saved = dataclasses.asdict(read_model_config(folder))
     changed = {k: (v, getattr(config, k)) for k, v in saved.items() if getattr(config, k) != v}
     if changed:
         what = ", ".join(f"{k}: {old} there, {new} now" for k, (old, new) in changed.items())
@@ -256,42 +254,6 @@ def save_run_config(folder: Path, config: GPTConfig, train: TrainConfig) -> None
     folder.mkdir(parents=True, exist_ok=True)
     record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train)}
     write_json(folder / "config.json", record, indent=2)
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A trained model with what it needs to be used: its config and its vocabulary."""
-
-    model: keras.Model
-    config: GPTConfig
-    vocabulary: Vocabulary | None  # None: outputs are GPT-2's ids themselves
-
-    def to_model_ids(self, gpt2_ids) -> np.ndarray:
-        ids = np.asarray(gpt2_ids, dtype=np.int32)
-        return ids if self.vocabulary is None else self.vocabulary.compact(ids)
-
-    def to_gpt2_ids(self, model_ids) -> np.ndarray:
-        ids = np.asarray(model_ids)
-        return ids if self.vocabulary is None else self.vocabulary.expand(ids)
-
-
-def load_checkpoint(folder: str | Path) -> Checkpoint:
-    """The model saved in a run folder, rebuilt from its ``config.json``."""
-    folder = Path(folder)
-    record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    config = GPTConfig(**record["model"])
-    model = build_gpt(config)
-    try:
-        model.load_weights(folder / "model.weights.h5")
-    except ValueError as error:
-        raise ValueError(
-            f"{folder / 'model.weights.h5'} does not fit the model of {folder / 'config.json'} "
-            f"({config}): the weights were saved by a model of another shape. Keep each "
-            "run's weights with the config.json written beside them, or train again."
-        ) from error
-    vocabulary_file = folder / "vocabulary.json"
-    vocabulary = Vocabulary.load(vocabulary_file) if vocabulary_file.exists() else None
-    return Checkpoint(model, config, vocabulary)
 
 
 def run_callbacks(

@@ -1,8 +1,18 @@
-"""The command line pre-trains the quick preset and generates from what it wrote."""
+"""The command line: it pre-trains the quick preset and generates from what it wrote, and
+every mistake of the user's ends in one message and exit status 2."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+from gpt_lesson.__main__ import main
+from gpt_lesson.config import PRESETS, TRAINING
+from gpt_lesson.model import build_gpt
+from gpt_lesson.train import save_run_config
 
 
 def run_cli(*args: str) -> str:
@@ -33,3 +43,92 @@ def test_pretrain_then_generate(tmp_path):
         "greedy",
     )
     assert text.startswith("ROMEO:") and len(text.strip()) > len("ROMEO:")
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    """An untrained quick model saved as pretrain saves one (no training needed here)."""
+    folder = tmp_path_factory.mktemp("run")
+    config = PRESETS["quick"]
+    save_run_config(folder, config, TRAINING["quick"])
+    build_gpt(config).save_weights(folder / "model.weights.h5")
+    return folder
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+def fails_cleanly(capsys, *args: str) -> str:
+    """Runs the command line in this process; it must exit with 2 and one message."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and error.strip(), error
+    return error
+
+
+def generate_from(folder: Path, *more: str) -> tuple[str, ...]:
+    return ("generate", "--checkpoint", str(folder), "--max-new-tokens", "2", *more)
+
+
+def test_a_missing_run_folder(capsys, tmp_path):
+    assert "no such run folder" in fails_cleanly(capsys, *generate_from(tmp_path / "nowhere"))
+
+
+def test_a_folder_without_config(capsys, tmp_path):
+    assert "holds no config.json" in fails_cleanly(capsys, *generate_from(tmp_path))
+
+
+def test_missing_and_truncated_weights(capsys, run_folder, tmp_path):
+    folder = copy_of(run_folder, tmp_path)
+    weights = folder / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert "cannot be read" in fails_cleanly(capsys, *generate_from(folder))
+    weights.unlink()
+    assert "model.weights.h5 is missing" in fails_cleanly(capsys, *generate_from(folder))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"train": {}}', 'has no "model" section'),
+        ('{"model": {"vocab_size": 10, "width": 3}}', "another version"),
+        ('{"model": {"vocab_size": 0, "sequence_length": 8, "hidden_dim": 8, "num_layers": 1,'
+         ' "num_heads": 2, "intermediate_dim": 8}}', "config.json: "),
+    ],
+)  # fmt: skip
+def test_a_config_of_the_wrong_shape(capsys, run_folder, tmp_path, content, expected):
+    folder = copy_of(run_folder, tmp_path)
+    (folder / "config.json").write_text(content, encoding="utf-8")
+    assert expected in fails_cleanly(capsys, *generate_from(folder))
+
+
+def test_weights_of_another_model(capsys, run_folder, tmp_path):
+    folder = copy_of(run_folder, tmp_path)
+    record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    record["model"]["hidden_dim"] *= 2
+    (folder / "config.json").write_text(json.dumps(record), encoding="utf-8")
+    assert "does not fit the model" in fails_cleanly(capsys, *generate_from(folder))
+
+
+def test_a_prompt_longer_than_the_context(capsys, run_folder):
+    prompt = " ".join(["the"] * (PRESETS["quick"].sequence_length + 1))
+    error = fails_cleanly(capsys, *generate_from(run_folder, "--prompt", prompt))
+    assert "context" in error
+
+
+def test_bad_flags_are_refused_by_argparse(capsys, run_folder):
+    assert "invalid int value" in fails_cleanly(capsys, *generate_from(run_folder, "--k", "many"))
+    assert "invalid choice" in fails_cleanly(capsys, "finetune", "--task", "mnli")
+
+
+def test_help_shows_the_examples_line_by_line():
+    text = subprocess.run(
+        [sys.executable, "-m", "gpt_lesson", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "\n  python -m gpt_lesson pretrain --preset lesson --out runs/lesson\n" in text

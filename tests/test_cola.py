@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from gpt_lesson import cola
+from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.data import read_cola
-from gpt_lesson.finetune import SPECIAL
 from gpt_lesson.intervals import welch_difference
 from gpt_lesson.model import build_gpt
-from gpt_lesson.train import Checkpoint
+from gpt_lesson.transformations import SPECIAL
 from gpt_lesson.vocabulary import Vocabulary
 
 

@@ -8,23 +8,11 @@ import keras
 import numpy as np
 import pytest
 
+from gpt_lesson.batches import Encoded, classification_dataset
+from gpt_lesson.checkpoints import Checkpoint
+from gpt_lesson.classifier import build_classifier, extend_checkpoint
 from gpt_lesson.config import GPTConfig
-from gpt_lesson.finetune import (
-    SPECIAL,
-    Encoded,
-    FinetuneConfig,
-    WarmupLinearDecay,
-    best_threshold,
-    build_classifier,
-    classification_dataset,
-    classification_input,
-    entailment_input,
-    extend_checkpoint,
-    finetune,
-    language_model_labels,
-    multiple_choice_inputs,
-    similarity_inputs,
-)
+from gpt_lesson.finetune import FinetuneConfig, WarmupLinearDecay, evaluate, finetune
 from gpt_lesson.model import build_gpt
 from gpt_lesson.objectives import (
     MaskedLMLoss,
@@ -32,8 +20,16 @@ from gpt_lesson.objectives import (
     masked_lm_loss,
     matthews_correlation,
 )
-from gpt_lesson.train import Checkpoint
+from gpt_lesson.transformations import (
+    SPECIAL,
+    classification_input,
+    entailment_input,
+    language_model_labels,
+    multiple_choice_inputs,
+    similarity_inputs,
+)
 from gpt_lesson.vocabulary import Vocabulary
+from gpt_lesson.zero_shot import best_threshold
 
 S, D, E = SPECIAL.start, SPECIAL.delimiter, SPECIAL.extract
 TINY = GPTConfig(
@@ -71,6 +67,14 @@ def test_mcc_and_confusion_by_hand():
     assert matthews_correlation(labels, predictions) == pytest.approx(expected)
     assert matthews_correlation([0, 1, 1], [0, 1, 1]) == pytest.approx(1.0)
     assert matthews_correlation([0, 1, 1], [1, 0, 0]) == pytest.approx(-1.0)
+
+
+def test_mcc_of_three_classes_by_hand():
+    labels = [0, 0, 1, 1, 2, 2]
+    predictions = [0, 1, 1, 1, 2, 0]  # right 4 of 6; true 2, 2, 2; predicted 2, 3, 1
+    expected = (4 * 6 - (2 * 2 + 3 * 2 + 1 * 2)) / math.sqrt((36 - (4 + 9 + 1)) * (36 - 12))
+    assert matthews_correlation(labels, predictions, 3) == pytest.approx(expected)
+    assert matthews_correlation(labels, labels, 3) == pytest.approx(1.0)
 
 
 def test_mcc_of_one_class_predictions_is_zero_not_nan():
@@ -213,6 +217,24 @@ def test_fixed_shapes_pad_to_the_bucket_limit_and_leave_the_loss_unchanged(small
             padded, padded_targets, classifier(padded, training=False)
         )
         assert float(padded_loss) == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_finetune_takes_any_number_of_classes(small_checkpoint):
+    """Three classes, told apart by the text's last token: the head has three outputs and
+    a few epochs make it better than chance."""
+    extended, _ = extend_checkpoint(small_checkpoint, [], seed=0)
+    last = {0: 3, 1: 7, 2: 9}
+    labels = np.array([i % 3 for i in range(48)], dtype=np.int32)
+    sequences = tuple(
+        extended.to_model_ids(classification_input([11, 20, last[int(label)]])) for label in labels
+    )
+    data = Encoded(sequences, labels)
+    config = FinetuneConfig(learning_rate=1e-2, batch_size=16, epochs=10, lm_weight=0.0)
+    result = finetune(extended, data, data, config)
+    assert result.classifier.output["label"].shape[-1] == 3
+    scores = evaluate(result.classifier, data, int(extended.to_model_ids([SPECIAL.pad])[0]))
+    assert np.asarray(scores["confusion"]).shape == (3, 3)
+    assert scores["mcc"] > 0.3
 
 
 def test_finetune_learns_a_separable_toy_task(small_checkpoint):

@@ -3,8 +3,8 @@
 Starts ``jupyter lab`` the way ``make lab`` does (from the repository, ``--allow-root`` when
 run as root, which Jupyter requires), on a free local port with a random token and no
 browser. Then, for every notebook in ``notebooks/``, it opens a session as JupyterLab does
-when a notebook is opened (REST ``POST /api/sessions``), runs the notebook's first code cell
-and ``import gpt_lesson`` through the kernel's websocket (the Jupyter messaging protocol, as
+when a notebook is opened (REST ``POST /api/sessions``), runs the notebook's first two code
+cells and ``import gpt_lesson`` through the kernel's websocket (the Jupyter messaging protocol, as
 the browser speaks it), and checks both succeed. Every wait is bounded.
 """
 
@@ -150,9 +150,10 @@ def run_cell(channel: websocket.WebSocket, code: str) -> tuple[str, str]:
     return status, "".join(printed)
 
 
-def _first_code_cell(notebook: Path) -> str:
+def _opening_cells(notebook: Path) -> str:
+    """The first two code cells: ``import gpt_lesson`` and the chapter's imports."""
     cells = nbformat.read(notebook, as_version=4).cells
-    return next(cell.source for cell in cells if cell.cell_type == "code")
+    return "\n".join([cell.source for cell in cells if cell.cell_type == "code"][:2])
 
 
 def test_the_lab_page_is_served(lab):
@@ -162,7 +163,7 @@ def test_the_lab_page_is_served(lab):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
-def test_first_cell_runs_in_a_lab_kernel(lab, notebook):
+def test_opening_cells_run_in_a_lab_kernel(lab, notebook):
     path = notebook.relative_to(REPO).as_posix()
     response = lab.post(
         "/api/sessions",
@@ -176,8 +177,8 @@ def test_first_cell_runs_in_a_lab_kernel(lab, notebook):
         timeout=CELL_TIMEOUT_S,
     )
     try:
-        status, printed = run_cell(channel, _first_code_cell(notebook))
-        assert status == "ok", f"{path}'s first cell failed in the lab kernel:\n{printed}"
+        status, printed = run_cell(channel, _opening_cells(notebook))
+        assert status == "ok", f"{path}'s opening cells failed in the lab kernel:\n{printed}"
         status, printed = run_cell(
             channel, "import os, gpt_lesson; print(gpt_lesson.__file__); print(os.getcwd())"
         )

@@ -1,6 +1,6 @@
 """The notebook test really compares stored outputs: an edited output must fail it.
 
-Runs nbval (as ``make test`` does) on the first two code cells of chapter 1: once as
+Runs nbval (as ``make test`` does) on the first three code cells of chapter 1: once as
 stored, which must pass, and once with one printed line edited, which must fail.
 """
 
@@ -46,8 +46,8 @@ def _nbval(notebook: nbformat.NotebookNode, folder: Path) -> subprocess.Complete
 
 @pytest.fixture(scope="module")
 def stored() -> nbformat.NotebookNode:
-    notebook = _first_code_cells(2)
-    assert "shakespeare.txt" in _text(notebook.cells[1])  # the cell we edit below
+    notebook = _first_code_cells(3)
+    assert "shakespeare.txt" in _text(notebook.cells[2])  # the cell we edit below
     return notebook
 
 
@@ -64,7 +64,7 @@ def test_stored_outputs_pass(stored, tmp_path):
 
 def test_an_edited_output_fails(stored, tmp_path):
     edited = copy.deepcopy(stored)
-    output = edited.cells[1].outputs[0]
+    output = edited.cells[2].outputs[0]
     field = output if "text" in output else output.data
     key = "text" if "text" in output else "text/plain"
     field[key] = field[key].replace("shakespeare.txt", "shakespeare.TXT", 1)

@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -42,6 +43,18 @@ def test_loss_matches_numpy_and_ignores_pad(batch):
     changed = logits.copy()
     changed[2, 3:] += 100.0  # logits at pad labels must not matter
     assert float(masked_lm_loss(labels, changed, PAD)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_keras_ignore_class_loss_is_the_same_loss(batch):
+    """Keras' own masked cross-entropy gives the same value as the book's two forms."""
+    labels, logits = batch
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+    assert float(keras_loss(labels, logits)) == pytest.approx(
+        float(masked_lm_loss(labels, logits, PAD)), rel=1e-6
+    )
+    assert float(keras_loss(labels, logits)) == pytest.approx(
+        float(MaskedLMLoss(PAD)(labels, logits)), rel=1e-6
+    )
 
 
 def test_uniform_logits_cost_ln_vocab():

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 
 from gpt_lesson import files, resume
+from gpt_lesson.checkpoints import load_checkpoint
 from gpt_lesson.config import PRESETS, TrainConfig
-from gpt_lesson.train import LMData, load_checkpoint, pretrain
+from gpt_lesson.train import LMData, pretrain
 
 CONFIG = PRESETS["quick"]  # dropout 0.1: the dropout random state must be restored too
 TRAIN = TrainConfig(
@@ -148,7 +149,8 @@ def test_resume_plan_finishes_the_broken_epoch_first():
 
 @pytest.fixture
 def small_model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+    layers = [keras.Input((3,)), keras.layers.Dropout(0.5), keras.layers.Dense(2, name="head")]
+    model = keras.Sequential(layers, name="small")  # names fix the variables' paths
     model.compile(optimizer="adam", loss="mse")
     model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
     return model
@@ -176,6 +178,22 @@ def test_state_of_another_model_is_refused_with_what_to_do(tmp_path, small_model
     other.compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="different model.*new folder, or delete"):
         resume.restore_state(path, other)
+
+
+def test_state_is_keyed_by_variable_path_and_a_mismatch_is_named(tmp_path, small_model):
+    path = tmp_path / resume.STATE_FILE
+    resume.save_state(path, small_model, resume.Position(1, 0, 4))
+    with np.load(path) as arrays:
+        assert set(arrays.files) == {"position", *resume.state_variables(small_model)}
+    keys = {"variable:small/head/kernel", "optimizer:small_head_kernel_momentum"}
+    assert keys <= set(resume.state_variables(small_model))
+    renamed = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dropout(0.5), keras.layers.Dense(2, name="other")],
+        name="small",
+    )
+    renamed.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="first difference: optimizer:small_head_bias_momentum"):
+        resume.restore_state(path, renamed)
 
 
 def test_history_rows_past_the_saved_state_are_dropped(tmp_path):

@@ -27,9 +27,10 @@ import keras
 import numpy as np
 import pytest
 
+from gpt_lesson.checkpoints import load_checkpoint
 from gpt_lesson.config import PRESETS, TrainConfig
 from gpt_lesson.model import build_gpt
-from gpt_lesson.train import LMData, load_checkpoint, pretrain
+from gpt_lesson.train import LMData, pretrain
 
 TINY = dataclasses.replace(PRESETS["quick"], sequence_length=8, hidden_dim=16, intermediate_dim=32)
 TRAIN = TrainConfig(

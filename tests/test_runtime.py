@@ -1,4 +1,5 @@
-"""The package's TensorFlow settings: oneDNN on by default, off when the user says so."""
+"""The package's TensorFlow settings (oneDNN on by default, off when the user says so) and
+its public API."""
 
 import os
 import subprocess
@@ -33,3 +34,13 @@ def test_this_suite_runs_with_onednn_on():
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
         pytest.skip("the user turned oneDNN off")
     assert runtime.onednn_enabled()
+
+
+def test_the_public_api_resolves_and_importing_it_is_light():
+    import gpt_lesson
+
+    for name in gpt_lesson.__all__:
+        assert getattr(gpt_lesson, name) is not None, name
+    check = "import sys, gpt_lesson; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr[-2000:]
