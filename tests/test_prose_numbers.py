@@ -40,20 +40,20 @@ NUMBER = re.compile(
 # number; any other source names a publication or a definition.
 QUOTED: dict[str, dict[str, str]] = {
     "01_tokenization": {
-        "33": "benchmarks/results/chapters-default.json: this chapter's time",
-        "30": "benchmarks/results/chapters-quick.json: this chapter's time",
+        "21": "benchmarks/results/chapters-default.json: this chapter's time",
+        "22": "benchmarks/results/chapters-quick.json: this chapter's time",
         "256": "a definition: the values one byte can take",
         "50256": "GPT-2's encoder.json: the id of <|endoftext|>",
         "2018": "tests/test_tokenizer.py: a hard case the tokenizer is tested on",
         "3.14159": "tests/test_tokenizer.py: a hard case the tokenizer is tested on",
     },
     "02_model": {
-        "27": "benchmarks/results/chapters-default.json: this chapter's time",
-        "23": "benchmarks/results/chapters-quick.json: this chapter's time",
+        "17": "benchmarks/results/chapters-default.json: this chapter's time",
+        "14": "benchmarks/results/chapters-quick.json: this chapter's time",
     },
     "03_pretraining": {
-        "34": "benchmarks/results/chapters-quick.json: this chapter's time",
-        "15.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "24": "benchmarks/results/chapters-quick.json: this chapter's time",
+        "7.1": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "10.825": "a definition: ln 50,260 = 10.8249",
         "1.4697": "nanoGPT's README: the validation loss of its A100 character model",
         "2,000": "the paper, section 4.1: warmup over the first 2,000 updates",
@@ -62,14 +62,14 @@ QUOTED: dict[str, dict[str, str]] = {
         "12.5": "benchmarks/results/lesson-run/summary.json: that run's minutes",
     },
     "04_stuck_accuracy": {
-        "9.7": "benchmarks/results/chapters-default.json: this chapter's minutes",
-        "4.8": "benchmarks/results/chapters-quick.json: this chapter's minutes",
+        "6.9": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "3.2": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "8": "gpt_lesson/config.py: the blog preset's 8 heads; 512 / 64 = 8 times narrower",
         "262": "GPT-2's encoder.json: the id of ' the'",
     },
     "05_finetuning_cola": {
-        "1.5": "benchmarks/results/chapters-default.json: this chapter's minutes",
-        "3.1": "benchmarks/results/chapters-quick.json: this chapter's minutes",
+        "1.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "2.0": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "1.1": "CoLA's version (nyu-mll.github.io/CoLA)",
         "23": "CoLA's README: sentences from 23 linguistics publications",
         "45.4": "the paper's Table 5: CoLA MCC of the full method",
