@@ -48,7 +48,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "3.14159": "tests/test_tokenizer.py: a hard case the tokenizer is tested on",
     },
     "02_model": {
-        "17": "benchmarks/results/chapters-default.json: this chapter's time",
+        "18": "benchmarks/results/chapters-default.json: this chapter's time",
         "14": "benchmarks/results/chapters-quick.json: this chapter's time",
     },
     "03_pretraining": {
