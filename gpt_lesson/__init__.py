@@ -3,17 +3,22 @@
 Each module holds one idea of GPT-1 and is taught by one chapter:
 
 - ``data``: the sources table and ``fetch`` (download, mirror, sha256, cache) (chapter 1);
-- ``tokenizer``: GPT-2's byte-level BPE, exactly, eager and inside ``tf.data`` (1);
+- ``tokenizer``: GPT-2's byte-level BPE, exactly, eager and inside ``tf.data``, and
+  trimmed vocabularies that can still spell any text (1, 3);
+- ``adapter``: the only module that touches KerasHub's internals, version-checked;
 - ``pipeline``: token ids cached on disk, the seed's framing and the standard one (1, 3);
 - ``config``: ``GPTConfig``, presets, training recipes and profiles (2, 3);
-- ``model``: ``build_gpt`` from KerasHub layers and its parameter count (2);
+- ``model``: ``GPT1Backbone``, ``GPT1CausalLM`` and its preprocessor, as KerasHub models
+  built from KerasHub layers, and the parameter count (2, 3);
 - ``objectives``: the masked LM loss, accuracy, perplexity, bits per character (3);
 - ``vocabulary``: a vocabulary trimmed to the ids a corpus uses (3);
 - ``train``: AdamW, warmup + cosine, the run folder it writes (3);
-- ``checkpoints``: a run folder loaded back, with one clear error for each bad file (3);
+- ``checkpoints``: presets saved whole or not at all, and loaded back with one clear error
+  for each bad file (3);
 - ``resume``: the run state that lets a killed run continue exactly (3);
 - ``distribute``: ``tf.distribute`` strategies, from one CPU to many machines (appendix);
-- ``generate``: the key/value cache and KerasHub's samplers (3);
+- ``generate``: the cached loop beside its uncached reference, batches of text (3);
+- ``attention``: every block's attention weights (2, 3);
 - ``blog``: the seed's code path, faithfully, and its one-factor recipes (4);
 - ``diagnostics``: checks for a model whose metric does not move (4);
 - ``transformations``, ``classifier``, ``batches``: a task's input as GPT-1 reads it, the
@@ -41,19 +46,26 @@ _PUBLIC = {
     "PRESETS": "config",
     "TRAINING": "config",
     "get_preset": "config",
+    "GPT1Backbone": "model",
+    "GPT1CausalLM": "model",
+    "GPT1CausalLMPreprocessor": "model",
     "build_gpt": "model",
     "parameter_count": "model",
     "GPT2Tokenizer": "tokenizer",
     "load_gpt2_tokenizer": "tokenizer",
+    "spellable": "tokenizer",
     "Vocabulary": "vocabulary",
     "Checkpoint": "checkpoints",
     "CheckpointError": "checkpoints",
     "load_checkpoint": "checkpoints",
+    "save_preset": "checkpoints",
     "load_shakespeare": "train",
     "pretrain": "train",
-    "generate_text": "generate",
-    "generate_from_checkpoint": "generate",
+    "generate_texts": "generate",
     "attention_weights": "attention",
+    "GPT1Classifier": "classifier",
+    "GPT1ClassifierPreprocessor": "classifier",
+    "load_classifier": "classifier",
     "FinetuneConfig": "finetune",
     "prepare_cola": "cola",
     "run_once": "cola",

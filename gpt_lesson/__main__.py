@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpt_lesson pretrain|generate|finetune ...``.
+"""Command line: ``python -m gpt_lesson pretrain|generate|finetune|classify ...``.
 
 A mistake of the user's (a missing or damaged run folder, a prompt too long for the
 model, a bad value) ends the command with one line on standard error and exit status 2;
@@ -12,13 +12,16 @@ import dataclasses
 import json
 import os
 import sys
+from pathlib import Path
 
+from gpt_lesson import runtime
 from gpt_lesson.config import PRESETS, TRAINING, get_preset
 
 EXAMPLES = """examples:
   python -m gpt_lesson pretrain --preset lesson --out runs/lesson
-  python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --sampler top_p
-  python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson
+  python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --prompt "JULIET:"
+  python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson --out runs/cola
+  python -m gpt_lesson classify --checkpoint runs/cola "The book was read by Mary."
 """
 
 
@@ -45,23 +48,37 @@ def generate(args: argparse.Namespace) -> None:
     import keras_hub
 
     from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.generate import generate_from_checkpoint
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.generate import generate_texts
 
     samplers = {
         "greedy": lambda: keras_hub.samplers.GreedySampler(),
         "top_k": lambda: keras_hub.samplers.TopKSampler(k=args.k, temperature=args.temperature),
         "top_p": lambda: keras_hub.samplers.TopPSampler(p=args.p, temperature=args.temperature),
     }
-    text = generate_from_checkpoint(
+    texts = generate_texts(
         load_checkpoint(args.checkpoint),
-        load_gpt2_tokenizer(),
-        args.prompt,
+        args.prompt or ["ROMEO:"],
         max_new_tokens=args.max_new_tokens,
         sampler=samplers[args.sampler](),
         seed=args.seed,
     )
-    print(text)
+    print("\n\n".join(texts))
+
+
+def classify(args: argparse.Namespace) -> None:
+    from gpt_lesson.classifier import load_classifier
+
+    sentences = list(args.sentences)
+    if args.file:
+        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        sentences += [line for line in lines if line.strip()]
+    if not sentences:
+        raise ValueError("Give sentences to classify, or --file with one sentence a line.")
+    classifier = load_classifier(args.checkpoint)
+    probabilities = classifier.probabilities(sentences)
+    for sentence, row in zip(sentences, probabilities, strict=True):
+        best = int(row.argmax())
+        print(f"{classifier.labels[best]}\t{row[best]:.3f}\t{sentence}")
 
 
 def finetune(args: argparse.Namespace) -> None:
@@ -82,7 +99,7 @@ def finetune(args: argparse.Namespace) -> None:
     config = FinetuneConfig(
         pretrained=not args.no_pretraining, **{k: v for k, v in changes.items() if v is not None}
     )
-    record = run_once(data, config)
+    record = run_once(data, config, save_to=args.out)
     for name in EVALUATION_SPLITS:
         print(f"{name:18} MCC {record[name]['mcc']:.3f}  accuracy {record[name]['accuracy']:.3f}")
     summary = {k: record[k] for k in ("config", "steps", "minutes")}
@@ -117,7 +134,9 @@ def main(argv: list[str] | None = None) -> None:
 
     sample = commands.add_parser("generate", help="continue a prompt with a trained model")
     sample.add_argument("--checkpoint", required=True, help="a run folder written by pretrain")
-    sample.add_argument("--prompt", default="ROMEO:")
+    sample.add_argument(
+        "--prompt", action="append", help="a prompt (repeat for a batch; default ROMEO:)"
+    )
     sample.add_argument("--max-new-tokens", type=int, default=100)
     sample.add_argument("--sampler", choices=["greedy", "top_k", "top_p"], default="top_p")
     sample.add_argument("--k", type=int, default=40, help="top_k: sample among the k likeliest")
@@ -140,9 +159,17 @@ def main(argv: list[str] | None = None) -> None:
     tune.add_argument("--seed", type=int)
     tune.add_argument("--max-steps", type=int, help="stop after this many steps (quick checks)")
     tune.add_argument("--no-pretraining", action="store_true", help="start from random weights")
+    tune.add_argument("--out", default="runs/cola", help="folder for the classifier's preset")
     tune.set_defaults(run=finetune)
 
+    label = commands.add_parser("classify", help="label sentences with a fine-tuned classifier")
+    label.add_argument("sentences", nargs="*", help="sentences to classify")
+    label.add_argument("--checkpoint", default="runs/cola", help="a folder written by finetune")
+    label.add_argument("--file", help="a text file of sentences, one a line")
+    label.set_defaults(run=classify)
+
     args = parser.parse_args(argv)
+    runtime.import_tensorflow_quietly()
     try:
         args.run(args)
     except (ValueError, OSError) as error:  # the package's messages say what to do

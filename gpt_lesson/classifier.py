@@ -9,27 +9,46 @@ lacks get output units of their own first (:func:`extend_checkpoint`).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
+import keras_hub
 import numpy as np
 from keras import ops
 
-from gpt_lesson.checkpoints import Checkpoint
+from gpt_lesson.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    check_preset_files,
+    check_same_config,
+    load_task,
+    read_backbone_config,
+)
 from gpt_lesson.config import GPTConfig
-from gpt_lesson.model import build_gpt
+from gpt_lesson.model import GPT1Backbone, GPT1CausalLM, GPT1CausalLMPreprocessor, build_gpt
+from gpt_lesson.tokenizer import GPT2Tokenizer, spellable
 from gpt_lesson.transformations import SPECIAL, SpecialIds
 from gpt_lesson.vocabulary import Vocabulary
 
 
 def extend_checkpoint(
-    checkpoint: Checkpoint, new_gpt2_ids: Sequence[int], special: SpecialIds = SPECIAL, seed=0
+    checkpoint: Checkpoint,
+    new_gpt2_ids: Sequence[int],
+    special: SpecialIds = SPECIAL,
+    seed=0,
+    tokenizer: GPT2Tokenizer | None = None,
 ) -> tuple[Checkpoint, int]:
     """The checkpoint with output units for ``new_gpt2_ids`` and the special tokens too.
 
     Every weight is copied, except the embedding rows of ids the checkpoint lacked and of
     the special tokens, which are drawn from N(0, 0.02) like the model's own
-    initialisation. Returns the new checkpoint and how many ids were added.
+    initialisation. With GPT-2's ``tokenizer``, the vocabulary stays spellable (its bytes
+    and merge ancestors are kept) and the model gets the matching trimmed tokenizer, so
+    the fine-tuned classifier can read text. Returns the new checkpoint and how many ids
+    were added.
     """
     config = checkpoint.config
     old_ids = (
@@ -37,19 +56,26 @@ def extend_checkpoint(
         if checkpoint.vocabulary is not None
         else tuple(range(config.vocab_size))
     )
-    vocabulary = Vocabulary(tuple(sorted({*old_ids, *map(int, new_gpt2_ids), *special.fresh})))
-    grown = GPTConfig(**{**config.__dict__, "vocab_size": vocabulary.size})
+    wanted = sorted({*old_ids, *map(int, new_gpt2_ids), *special.fresh})
+    vocabulary = spellable(tokenizer, wanted) if tokenizer else Vocabulary(tuple(wanted))
+    grown = dataclasses.replace(config, vocab_size=vocabulary.size)
     model = build_gpt(grown)
-    for layer in checkpoint.model.layers:
-        if layer.weights and layer.name not in ("embedding", "token_embedding"):
-            model.get_layer(layer.name).set_weights(layer.get_weights())
+    old_backbone, backbone = checkpoint.model.backbone, model.backbone
+    for layer in old_backbone.layers:
+        if layer.weights and layer.name != "embedding":
+            backbone.get_layer(layer.name).set_weights(layer.get_weights())
 
-    old_tokens, positions = checkpoint.model.get_layer("embedding").get_weights()
+    old_tokens, positions = old_backbone.embedding.get_weights()
     rng = np.random.default_rng(seed)
     tokens = rng.normal(0.0, config.initializer_range, (vocabulary.size, config.hidden_dim))
     kept = np.setdiff1d(np.asarray(old_ids), np.asarray(special.fresh))
     tokens[vocabulary.compact(kept)] = old_tokens[np.searchsorted(np.asarray(old_ids), kept)]
-    model.get_layer("embedding").set_weights([tokens.astype(old_tokens.dtype), positions])
+    backbone.embedding.set_weights([tokens.astype(old_tokens.dtype), positions])
+    if tokenizer is not None:
+        preprocessor = GPT1CausalLMPreprocessor(
+            tokenizer.trimmed(vocabulary), grown.sequence_length
+        )
+        model = GPT1CausalLM(backbone, preprocessor)
     return Checkpoint(model, grown, vocabulary), vocabulary.size - len(old_ids)
 
 
@@ -69,16 +95,11 @@ class ExtractState(keras.layers.Layer):
         return {**super().get_config(), "extract_id": self.extract_id}
 
 
-def final_hidden_layer(config: GPTConfig) -> str:
-    """The layer whose output feeds W_e: the final layer norm (pre-LN) or the last block."""
-    return "final_layer_norm" if config.normalize_first else f"decoder_{config.num_layers - 1}"
-
-
-def head_layer(units: int, config: GPTConfig) -> keras.layers.Dense:
+def head_layer(units: int, initializer_range: float = 0.02) -> keras.layers.Dense:
     """W_y (with a bias), initialised N(0, 0.02) like the rest of the model."""
     return keras.layers.Dense(
         units,
-        kernel_initializer=keras.initializers.RandomNormal(stddev=config.initializer_range),
+        kernel_initializer=keras.initializers.RandomNormal(stddev=initializer_range),
         name="classification_head",
     )
 
@@ -92,11 +113,10 @@ class MultiSequenceClassifier(keras.Model):
 
     def __init__(self, language_model, config, extract_id, combine, num_classes, dropout):
         super().__init__(name="gpt_classifier")
-        hidden = language_model.get_layer(final_hidden_layer(config)).output
-        self.body = keras.Model(language_model.input, [hidden, language_model.output])
+        self.body = hidden_and_lm_logits(language_model.backbone)
         self.extract = ExtractState(extract_id, name="extract_state")
         self.dropout = keras.layers.Dropout(dropout, name="head_dropout")
-        self.head = head_layer(1 if combine == "choose" else num_classes, config)
+        self.head = head_layer(1 if combine == "choose" else num_classes, config.initializer_range)
         self.combine, self.width = combine, config.hidden_dim
 
     def call(self, token_ids, training=False):
@@ -130,10 +150,130 @@ def build_classifier(
         return MultiSequenceClassifier(
             language_model, config, extract_id, combine, num_classes, dropout
         )
-    token_ids = language_model.input
-    hidden = language_model.get_layer(final_hidden_layer(config)).output
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    hidden, lm_logits = hidden_and_lm_logits(language_model.backbone)(token_ids)
     state = ExtractState(extract_id, name="extract_state")(hidden, token_ids)
     state = keras.layers.Dropout(dropout, name="head_dropout")(state)
-    class_logits = head_layer(num_classes, config)(state)
-    outputs = {"label": class_logits, "lm": language_model.output}
+    class_logits = head_layer(num_classes, config.initializer_range)(state)
+    outputs = {"label": class_logits, "lm": lm_logits}
     return keras.Model(token_ids, outputs, name="gpt_classifier")
+
+
+def hidden_and_lm_logits(backbone: GPT1Backbone) -> keras.Model:
+    """ids -> (final hidden states h, LM logits h W_e^T), one pass through ``backbone``."""
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    hidden = backbone(token_ids)
+    return keras.Model(token_ids, [hidden, backbone.token_embedding(hidden, reverse=True)])
+
+
+@keras.saving.register_keras_serializable(package="gpt_lesson")
+class GPT1ClassifierPreprocessor(keras_hub.models.Preprocessor):
+    """Text -> ids as GPT-1's classification transformation writes them: start, the
+    sentence's BPE ids (its beginning, if too long), extract, then pads."""
+
+    backbone_cls = GPT1Backbone
+    tokenizer_cls = GPT2Tokenizer
+
+    def __init__(self, tokenizer: GPT2Tokenizer, sequence_length: int = 512, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tokenizer, self.sequence_length = tokenizer, sequence_length
+        self.packer = keras_hub.layers.StartEndPacker(
+            sequence_length=sequence_length,
+            start_value=tokenizer.start_token_id,
+            end_value=tokenizer.end_token_id,  # the extract token, <|end|>
+            pad_value=tokenizer.pad_token_id,
+        )
+
+    def call(self, x, y=None, sample_weight=None):
+        token_ids = self.packer(self.tokenizer(x))
+        return keras.utils.pack_x_y_sample_weight(token_ids, y, sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "sequence_length": self.sequence_length}
+
+
+@keras.saving.register_keras_serializable(package="gpt_lesson")
+class GPT1Classifier(keras_hub.models.TextClassifier):
+    """A fine-tuned GPT-1 as a KerasHub text classifier: text -> class logits.
+
+    The network of :func:`build_classifier` without the LM output fine-tuning needed:
+    backbone, the hidden state at the extract token, dropout, W_y. Saved with
+    ``save_preset`` and loaded with ``from_preset``; ``labels`` names the classes.
+    """
+
+    backbone_cls = GPT1Backbone
+    preprocessor_cls = GPT1ClassifierPreprocessor
+
+    def __init__(
+        self,
+        backbone: GPT1Backbone,
+        num_classes: int,
+        extract_id: int,
+        labels: Sequence[str] = (),
+        preprocessor: GPT1ClassifierPreprocessor | None = None,
+        dropout: float = 0.1,
+        **kwargs,
+    ) -> None:
+        # === Layers ===
+        self.backbone, self.preprocessor = backbone, preprocessor
+        self.extract = ExtractState(extract_id, name="extract_state")
+        self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
+        self.head = head_layer(num_classes, backbone.gpt_config.initializer_range)
+        # === Functional model ===
+        token_ids = backbone.input
+        state = self.extract(backbone(token_ids), token_ids)
+        super().__init__(inputs=token_ids, outputs=self.head(self.head_dropout(state)), **kwargs)
+        # === Config ===
+        self.num_classes, self.extract_id, self.dropout = num_classes, extract_id, dropout
+        self.labels = tuple(labels) or tuple(str(k) for k in range(num_classes))
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "extract_id": self.extract_id,
+            "labels": list(self.labels),
+            "dropout": self.dropout,
+        }
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """P(class | text) for each text: (len(texts), num_classes)."""
+        return keras.ops.convert_to_numpy(keras.ops.softmax(self.predict(list(texts), verbose=0)))
+
+
+def as_text_classifier(
+    trained: keras.Model,
+    backbone: GPT1Backbone,
+    tokenizer: GPT2Tokenizer,
+    extract_id: int,
+    labels: Sequence[str],
+) -> GPT1Classifier:
+    """The fine-tuned ``trained`` (from :func:`build_classifier` on ``backbone``) as a
+    ``GPT1Classifier`` that reads text: the same backbone, a copy of its W_y."""
+    head = trained.get_layer("classification_head")
+    classifier = GPT1Classifier(
+        backbone,
+        num_classes=head.units,
+        extract_id=extract_id,
+        labels=labels,
+        preprocessor=GPT1ClassifierPreprocessor(tokenizer, backbone.gpt_config.sequence_length),
+        dropout=trained.get_layer("head_dropout").rate,
+    )
+    classifier.head.set_weights(head.get_weights())
+    return classifier
+
+
+def load_classifier(folder: str | Path) -> GPT1Classifier:
+    """The fine-tuned classifier saved in ``folder``, with one clear error per bad file."""
+    folder = Path(folder)
+    config = read_backbone_config(folder)
+    check_preset_files(folder)
+    task = json.loads((folder / "task.json").read_text(encoding="utf-8")).get("class_name")
+    if task != GPT1Classifier.__name__:
+        raise CheckpointError(
+            f"{folder} holds a {task}, not a fine-tuned classifier: pass a folder written by "
+            "`python -m gpt_lesson finetune --out FOLDER`."
+        )
+    classifier = load_task(GPT1Classifier, folder)
+    check_same_config(classifier.backbone, config, folder)
+    return classifier

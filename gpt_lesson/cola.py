@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from gpt_lesson.batches import Encoded
-from gpt_lesson.checkpoints import Checkpoint, load_checkpoint
-from gpt_lesson.classifier import extend_checkpoint
+from gpt_lesson.checkpoints import Checkpoint, is_preset, load_checkpoint, save_preset
+from gpt_lesson.classifier import as_text_classifier, extend_checkpoint
 from gpt_lesson.config import TRAINING, current_profile, get_preset
 from gpt_lesson.data import LabelledSentences, read_cola
 from gpt_lesson.finetune import FinetuneConfig, evaluate, finetune
@@ -35,6 +35,7 @@ from gpt_lesson.transformations import SPECIAL, classification_input
 from gpt_lesson.zero_shot import best_threshold, mean_log_probabilities
 
 EVALUATION_SPLITS = ("validation", "dev", "dev_out_of_domain")
+LABELS = ("unacceptable", "acceptable")  # CoLA's labels 0 and 1
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ def prepare_cola(
             for name, split in tokens.items()
         }
     every_id = {i for split in tokens.values() for sentence in split for i in sentence}
-    extended, added = extend_checkpoint(checkpoint, sorted(every_id), seed=seed)
+    extended, added = extend_checkpoint(
+        checkpoint, sorted(every_id), seed=seed, tokenizer=tokenizer
+    )
     limit = checkpoint.config.sequence_length
     encoded = {
         name: Encoded(
@@ -133,7 +136,7 @@ def pretrained_checkpoint(folder: str | Path, tokenizer: GPT2Tokenizer) -> Check
     """The pre-trained model in ``folder``; when there is none, pre-train one there first
     with the profile's preset (chapter 3's recipe; the quick preset under CI)."""
     folder = Path(folder)
-    if not (folder / "model.weights.h5").exists():
+    if not is_preset(folder):
         preset = current_profile().pretrain_preset
         print(f"No checkpoint in {folder}: pre-training the {preset!r} preset there first.")
         pretrain(
@@ -147,8 +150,9 @@ def pretrained_checkpoint(folder: str | Path, tokenizer: GPT2Tokenizer) -> Check
     return load_checkpoint(folder)
 
 
-def run_once(data: CoLAData, config: FinetuneConfig) -> dict:
-    """Fine-tune once and score it on the validation split and both dev sets.
+def run_once(data: CoLAData, config: FinetuneConfig, save_to: str | Path | None = None) -> dict:
+    """Fine-tune once and score it on the validation split and both dev sets; with
+    ``save_to``, save the classifier there as a preset that reads text (``classify``).
 
     ``minutes`` is the training's wall-clock time; ``cpu_minutes`` the process's CPU time
     for training and scoring, which other jobs on a shared machine do not inflate."""
@@ -158,6 +162,12 @@ def run_once(data: CoLAData, config: FinetuneConfig) -> dict:
         name: evaluate(result.classifier, data.encoded[name], data.pad)
         for name in EVALUATION_SPLITS
     }
+    if save_to is not None:
+        tokenizer = data.checkpoint.tokenizer
+        classifier = as_text_classifier(
+            result.classifier, result.backbone, tokenizer, data.extract, LABELS
+        )
+        save_preset(classifier, save_to)
     return {
         "config": dataclasses.asdict(config),
         "steps": result.steps,

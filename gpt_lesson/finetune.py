@@ -23,7 +23,7 @@ from keras import ops
 from gpt_lesson.batches import Encoded, classification_dataset, pad_batch
 from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.classifier import build_classifier
-from gpt_lesson.model import build_gpt
+from gpt_lesson.model import GPT1Backbone, build_gpt
 from gpt_lesson.objectives import (
     MaskedAccuracy,
     MaskedLMLoss,
@@ -181,6 +181,7 @@ class FinetuneResult:
     curve: list[dict]
     steps: int
     minutes: float
+    backbone: GPT1Backbone  # the fine-tuned Transformer inside ``classifier``
 
 
 def starting_model(checkpoint: Checkpoint, config: FinetuneConfig) -> keras.Model:
@@ -212,8 +213,9 @@ def finetune(
     pad, extract = (int(i) for i in checkpoint.to_model_ids([special.pad, special.extract]))
     keras.utils.set_random_seed(config.seed)
     classes = max(2, int(max(train.labels.max(), validation.labels.max())) + 1)
+    language_model = starting_model(checkpoint, config)
     classifier = build_classifier(
-        starting_model(checkpoint, config),
+        language_model,
         checkpoint.config,
         extract,
         num_classes=classes,
@@ -258,4 +260,4 @@ def finetune(
         shuffle=False,  # the dataset shuffles itself
     )
     minutes = (time.monotonic() - start) / 60.0
-    return FinetuneResult(classifier, curve.points, curve.step, minutes)
+    return FinetuneResult(classifier, curve.points, curve.step, minutes, language_model.backbone)

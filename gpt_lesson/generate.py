@@ -8,9 +8,10 @@ The cache removes that waste. In masked self-attention a position only looks bac
 keys and values of the tokens already seen never change: we keep them, per layer, in a
 tensor of shape ``(batch, num_layers, 2, max_length, num_heads, head_dim)`` (2 = key and
 value) and, for each new token, compute only its own query, key and value. Each step then
-costs one position instead of the whole sequence. This is what KerasHub's
-``GPT2CausalLM.call_with_cache`` does; here it is written against the layers of
-``build_gpt`` by name.
+costs one position instead of the whole sequence. ``GPT1CausalLM.call_with_cache``
+(``gpt_lesson.model``) is that forward pass; this module runs it in a loop one prompt at a
+time, beside the uncached reference it must match, and runs KerasHub's own ``generate``
+for batches of text prompts (:func:`generate_texts`).
 
 How the next id is picked is the sampler's job, and KerasHub's samplers are used as they
 are: ``GreedySampler`` (argmax), ``TopKSampler``, ``TopPSampler``. A sampler is given a
@@ -21,8 +22,7 @@ are: ``GreedySampler`` (argmax), ``TopKSampler``, ``TopPSampler``. A sampler is 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 import keras
 import keras_hub
@@ -32,69 +32,21 @@ from keras import ops
 
 from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.config import GPTConfig
+from gpt_lesson.model import GPT1CausalLM
 
 SamplerLike = str | keras_hub.samplers.Sampler
 
 
-class Tokenizer(Protocol):
-    """What :func:`generate_text` needs of a tokenizer, e.g. ``load_gpt2_tokenizer()``."""
-
-    def encode(self, text: str) -> list[int]: ...
-
-    def decode(self, ids: list[int]) -> str: ...
-
-
-def empty_cache(
-    model: keras.Model, config: GPTConfig, batch_size: int, max_length: int
-) -> tf.Tensor:
+def empty_cache(model: GPT1CausalLM, batch_size: int, max_length: int) -> tf.Tensor:
     """Zeros of shape ``(batch, num_layers, 2, max_length, num_heads, head_dim)``.
 
     Slot ``[:, i, 0]`` holds layer i's keys, ``[:, i, 1]`` its values. A position's slot
     is filled when that position is first run; the causal mask keeps every query away
     from the slots that are still zero.
     """
+    config = model.backbone.gpt_config
     shape = (batch_size, config.num_layers, 2, max_length, config.num_heads, config.head_dim)
-    return ops.zeros(shape, dtype=model.get_layer("decoder_0").compute_dtype)
-
-
-def call_with_cache(
-    model: keras.Model,
-    config: GPTConfig,
-    token_ids: tf.Tensor,
-    cache: tf.Tensor,
-    cache_update_index: int | tf.Tensor,
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """One forward pass of ``model`` over ``token_ids`` that reads and writes ``cache``.
-
-    ``token_ids`` (batch, n) are the tokens at positions ``cache_update_index`` to
-    ``cache_update_index + n - 1``: the whole prompt when filling the cache (index 0), a
-    single token when generating. Each decoder block writes the keys and values of these
-    positions into its slot of the cache and attends over everything cached up to them.
-
-    Returns ``(logits, hidden_states, cache)``: logits (batch, n, vocab), the final hidden
-    states (batch, n, hidden_dim) and the updated cache. Same weights, same result as
-    ``model(ids)`` at these positions; dropout is off (``training=False``).
-    """
-    # Token + position embeddings; positions start where these tokens sit in the sequence.
-    embedding = model.get_layer("embedding")
-    x = embedding(token_ids, start_index=cache_update_index)
-    x = model.get_layer("embedding_dropout")(x, training=False)
-    next_caches = []
-    for index in range(config.num_layers):
-        decoder = model.get_layer(f"decoder_{index}")
-        x, layer_cache = decoder(
-            x,
-            self_attention_cache=cache[:, index, ...],
-            self_attention_cache_update_index=cache_update_index,
-            training=False,
-        )
-        next_caches.append(layer_cache)
-    cache = ops.stack(next_caches, axis=1)
-    if config.normalize_first:  # pre-LN: the last residual stream still needs its norm
-        x = model.get_layer("final_layer_norm")(x)
-    # Tied weights: the output projection is the transposed token embedding.
-    logits = embedding.token_embedding(x, reverse=True)
-    return logits, x, cache
+    return ops.zeros(shape, dtype=model.compute_dtype)
 
 
 def get_sampler(sampler: SamplerLike = "greedy") -> keras_hub.samplers.Sampler:
@@ -157,16 +109,27 @@ def check_request(
             f"Prompt ids {out_of_range[:5]} are outside the vocabulary [0, "
             f"{config.vocab_size}): was the prompt encoded with this model's tokenizer?"
         )
+    check_length(config, len(prompt_ids), max_new_tokens, use_cache)
+
+
+def check_length(
+    config: GPTConfig, prompt_length: int, max_new_tokens: int, use_cache: bool | None
+) -> None:
+    """Refuse a prompt + continuation longer than the context (the cached path's limit;
+    ``use_cache=None``: a path that cannot slide, so no hint to turn the cache off)."""
+    slide = (
+        f", or pass use_cache=False to slide a window over the last {config.sequence_length} "
+        "tokens (slower)."
+    )
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be 0 or more, got {max_new_tokens}.")
-    total = len(prompt_ids) + max_new_tokens
-    if use_cache and total > config.sequence_length:
+    total = prompt_length + max_new_tokens
+    if use_cache is not False and total > config.sequence_length:
         raise ValueError(
-            f"The prompt ({len(prompt_ids)} tokens) + max_new_tokens ({max_new_tokens}) = "
+            f"The prompt ({prompt_length} tokens) + max_new_tokens ({max_new_tokens}) = "
             f"{total} tokens, more than the model's context of sequence_length="
             f"{config.sequence_length} positions. Shorten the prompt or max_new_tokens so "
-            f"they add up to at most {config.sequence_length}, or pass use_cache=False to "
-            f"slide a window over the last {config.sequence_length} tokens (slower)."
+            f"they add up to at most {config.sequence_length}" + (slide if use_cache else ".")
         )
 
 
@@ -180,7 +143,7 @@ def cached_next(model: keras.Model, config: GPTConfig) -> Callable:
     def next_logits(ids: tf.Tensor, cache: tf.Tensor, index: tf.Tensor):
         position = index - 1
         last_token = ops.slice(ids, [0, position], [ops.shape(ids)[0], 1])
-        logits, hidden_states, cache = call_with_cache(model, config, last_token, cache, position)
+        logits, hidden_states, cache = model.call_with_cache(last_token, cache, position)
         return logits[:, 0, :], hidden_states[:, 0, :], cache
 
     return next_logits
@@ -225,8 +188,8 @@ def sampling_loop(
             # Fill the cache with the prompt in one pass. Its last position is run again by
             # the first step, which is the step that produces the first new id.
             batch_size, max_length = ops.shape(ids)[0], ops.shape(ids)[1]
-            cache = empty_cache(model, config, batch_size, max_length)
-            _, _, cache = call_with_cache(model, config, ids[:, :prompt_length], cache, 0)
+            cache = empty_cache(model, batch_size, max_length)
+            _, _, cache = model.call_with_cache(ids[:, :prompt_length], cache, 0)
         return sampler(next_logits, ids, cache=cache, index=prompt_length, mask=mask)
 
     return loop
@@ -266,36 +229,32 @@ def generate(
     return ids[0].numpy().tolist()
 
 
-def generate_text(
-    model: keras.Model,
-    config: GPTConfig,
-    tokenizer: Tokenizer,
-    prompt: str,
-    max_new_tokens: int,
-    sampler: SamplerLike = "greedy",
-    use_cache: bool = True,
-    seed: int | None = None,
-) -> str:
-    """Continue the text ``prompt``: encode, :func:`generate`, decode (prompt included)."""
-    checkpoint = Checkpoint(model, config, vocabulary=None)
-    return generate_from_checkpoint(
-        checkpoint, tokenizer, prompt, max_new_tokens, sampler, use_cache, seed
-    )
-
-
-def generate_from_checkpoint(
+def generate_texts(
     checkpoint: Checkpoint,
-    tokenizer: Tokenizer,
-    prompt: str,
+    prompts: str | Sequence[str],
     max_new_tokens: int,
     sampler: SamplerLike = "greedy",
-    use_cache: bool = True,
     seed: int | None = None,
-) -> str:
-    """Continue ``prompt`` with a trained run, mapping ids into its (possibly trimmed)
-    vocabulary and back."""
-    prompt_ids = checkpoint.to_model_ids(tokenizer.encode(prompt)).tolist()
-    ids = generate(
-        checkpoint.model, checkpoint.config, prompt_ids, max_new_tokens, sampler, use_cache, seed
-    )
-    return tokenizer.decode(checkpoint.to_gpt2_ids(ids).tolist())
+    stop_at_end: bool = True,
+) -> list[str]:
+    """Continue each prompt (any text) with a trained model, by KerasHub's ``generate``.
+
+    The prompts are tokenized by the model's own tokenizer (which can spell any text),
+    padded into one batch and continued together; each row gets ``max_new_tokens`` past
+    the longest prompt's end, and stops early at the end token when ``stop_at_end``. An
+    empty prompt starts from the start token. Returns the prompts with their continuations.
+    """
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    model, tokenizer = checkpoint.model, checkpoint.tokenizer
+    if tokenizer is None:
+        raise ValueError("This model has no tokenizer: load it with load_checkpoint(folder).")
+    longest = max(max((len(tokenizer.encode(prompt)) for prompt in prompts), default=0), 1)
+    check_length(checkpoint.config, longest, max_new_tokens, use_cache=None)
+    sampler = get_sampler(sampler)
+    if seed is not None:
+        reseed(sampler, seed)
+    if model.sampler is not sampler:
+        model.compile(sampler=sampler, weighted_metrics=None)  # KerasHub retraces for a new one
+    stop = [tokenizer.end_id] if stop_at_end else None
+    texts = model.generate(prompts, max_length=longest + max_new_tokens, stop_token_ids=stop)
+    return [texts] if isinstance(texts, str) else list(texts)

@@ -1,53 +1,195 @@
-"""GPT-1 as a Keras model, assembled from KerasHub layers.
+"""GPT-1 as KerasHub models: ``GPT1Backbone`` (ids -> hidden states) and ``GPT1CausalLM``.
 
-ids (batch, seq) -> token + position embeddings -> dropout -> N decoder blocks -> logits.
+ids (batch, seq) -> token + position embeddings -> dropout -> N decoder blocks -> hidden
+states -> logits.
 
 Each block is KerasHub's ``TransformerDecoder`` called without an encoder sequence, so it
 has no cross-attention: masked self-attention and a feed-forward network, each wrapped in
-a residual connection and a layer norm. The output projection is the transpose of the
-token embedding (tied weights, as in the paper), and there is no softmax inside: the
-losses take logits.
+a residual connection and a layer norm (after the branch in GPT-1, before it in GPT-2's
+pre-LN). The output projection is the transpose of the token embedding (tied weights, as
+in the paper), and there is no softmax inside: the losses take logits.
+
+The two classes follow KerasHub's ``GPT2Backbone`` and ``GPT2CausalLM``, so a trained run
+is used like any KerasHub model: ``GPT1CausalLM.from_preset(folder)``, then
+``generate(["ROMEO:", "JULIET:"], max_length=64)`` with any of KerasHub's samplers.
+GPT-1 and GPT-2 share their decoding loop; ``GPT1CausalLM`` inherits ``GPT2CausalLM``'s
+and gives it the one thing that differs, the forward pass through the cache.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import keras_hub
+from keras import ops
 
 from gpt_lesson.config import GPTConfig
+from gpt_lesson.tokenizer import GPT2Tokenizer
 
 
-def build_gpt(config: GPTConfig) -> keras.Model:
-    """A GPT-1-style causal language model for ``config``, initialised N(0, 0.02)."""
-    initializer = keras.initializers.RandomNormal(stddev=config.initializer_range)
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedding = keras_hub.layers.TokenAndPositionEmbedding(
-        vocabulary_size=config.vocab_size,
-        sequence_length=config.sequence_length,
-        embedding_dim=config.hidden_dim,
-        tie_weights=True,
-        embeddings_initializer=initializer,
-        name="embedding",
-    )
-    x = embedding(token_ids)
-    x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
-    for index in range(config.num_layers):
-        x = keras_hub.layers.TransformerDecoder(
-            intermediate_dim=config.intermediate_dim,
-            num_heads=config.num_heads,
-            dropout=config.dropout,
-            activation=config.activation,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            kernel_initializer=initializer,
-            normalize_first=config.normalize_first,
-            name=f"decoder_{index}",
-        )(x)
-    if config.normalize_first:  # pre-LN leaves the last residual stream unnormalised
-        x = keras.layers.LayerNormalization(
-            epsilon=config.layer_norm_epsilon, name="final_layer_norm"
-        )(x)
-    logits = embedding.token_embedding(x, reverse=True)
-    return keras.Model(token_ids, logits, name="gpt")
+@keras.saving.register_keras_serializable(package="gpt_lesson")
+class GPT1Backbone(keras_hub.models.Backbone):
+    """The Transformer of ``GPTConfig``: token ids -> final hidden states (batch, seq, d).
+
+    The arguments are ``GPTConfig``'s fields; :meth:`from_gpt_config` builds it from one
+    and :attr:`gpt_config` gives it back. Weights are initialised N(0, 0.02).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        sequence_length: int,
+        hidden_dim: int,
+        num_layers: int,
+        num_heads: int,
+        intermediate_dim: int,
+        dropout: float,
+        normalize_first: bool,
+        activation: str,
+        layer_norm_epsilon: float,
+        initializer_range: float,
+        dtype=None,
+        **kwargs,
+    ) -> None:
+        config = GPTConfig(  # refuses shapes that cannot work, with what to change
+            vocab_size, sequence_length, hidden_dim, num_layers, num_heads, intermediate_dim,
+            dropout, normalize_first, activation, layer_norm_epsilon, initializer_range,
+        )  # fmt: skip
+        initializer = keras.initializers.RandomNormal(stddev=initializer_range)
+        # === Layers ===
+        self.embedding = keras_hub.layers.TokenAndPositionEmbedding(
+            vocabulary_size=vocab_size,
+            sequence_length=sequence_length,
+            embedding_dim=hidden_dim,
+            tie_weights=True,
+            embeddings_initializer=initializer,
+            dtype=dtype,
+            name="embedding",
+        )
+        self.embedding_dropout = keras.layers.Dropout(
+            dropout, dtype=dtype, name="embedding_dropout"
+        )
+        self.transformer_layers = [
+            keras_hub.layers.TransformerDecoder(
+                intermediate_dim=intermediate_dim,
+                num_heads=num_heads,
+                dropout=dropout,
+                activation=activation,
+                layer_norm_epsilon=layer_norm_epsilon,
+                kernel_initializer=initializer,
+                normalize_first=normalize_first,
+                dtype=dtype,
+                name=f"decoder_{index}",
+            )
+            for index in range(num_layers)
+        ]
+        # Pre-LN leaves the last residual stream unnormalised; post-LN ends normalised.
+        self.final_layer_norm = (
+            keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm"
+            )
+            if normalize_first
+            else None
+        )
+        # === Functional model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = self.embedding_dropout(self.embedding(token_ids))
+        for block in self.transformer_layers:
+            x = block(x)
+        if self.final_layer_norm is not None:
+            x = self.final_layer_norm(x)
+        super().__init__(inputs=token_ids, outputs=x, dtype=dtype, **kwargs)
+        # === Config ===
+        self.gpt_config = config
+        self.token_embedding = self.embedding.token_embedding  # W_e, also the output layer
+        self.num_layers, self.num_heads, self.hidden_dim = num_layers, num_heads, hidden_dim
+
+    @classmethod
+    def from_gpt_config(cls, config: GPTConfig, **kwargs) -> GPT1Backbone:
+        return cls(**dataclasses.asdict(config), **kwargs)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **dataclasses.asdict(self.gpt_config)}
+
+
+@keras.saving.register_keras_serializable(package="gpt_lesson")
+class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
+    """Token ids -> next-token logits (batch, seq, vocab), through the tied embedding.
+
+    With a preprocessor (as :func:`gpt_lesson.presets.load_causal_lm` gives one) it takes
+    text: ``generate`` tokenizes a batch of prompts, runs KerasHub's compiled sampling loop
+    with :meth:`call_with_cache`, stops at ``stop_token_ids`` and detokenizes.
+    """
+
+    backbone_cls = GPT1Backbone
+
+    def call_with_cache(self, token_ids, cache, cache_update_index):
+        """One forward pass over ``token_ids`` that reads and writes the key/value cache.
+
+        ``token_ids`` (batch, n) sit at positions ``cache_update_index`` to
+        ``cache_update_index + n - 1``: the whole prompt when the cache is filled (index 0),
+        one token per step when generating. ``cache`` has the shape ``(batch, num_layers, 2,
+        max_length, num_heads, head_dim)``: slot ``[:, i, 0]`` holds layer i's keys,
+        ``[:, i, 1]`` its values. Each block writes the keys and values of these positions
+        and attends over everything cached up to them, so a step costs one position, not the
+        whole sequence. Returns ``(logits, hidden_states, cache)``, equal to the uncached
+        model's at these positions; dropout is off.
+        """
+        backbone = self.backbone
+        # Token + position embeddings; positions start where these tokens sit.
+        x = backbone.embedding(token_ids, start_index=cache_update_index)
+        x = backbone.embedding_dropout(x, training=False)
+        next_caches = []
+        for index, block in enumerate(backbone.transformer_layers):
+            x, layer_cache = block(
+                x,
+                self_attention_cache=cache[:, index, ...],
+                self_attention_cache_update_index=cache_update_index,
+                training=False,
+            )
+            next_caches.append(layer_cache)
+        if backbone.final_layer_norm is not None:
+            x = backbone.final_layer_norm(x)
+        logits = backbone.token_embedding(x, reverse=True)  # tied: W_e transposed
+        return logits, x, ops.stack(next_caches, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="gpt_lesson")
+class GPT1CausalLMPreprocessor(keras_hub.models.CausalLMPreprocessor):
+    """Text -> ``token_ids`` and ``padding_mask``: the BPE ids, then ``<|pad|>``s.
+
+    KerasHub's own causal-LM preprocessing with this book's tokenizer (GPT-2's BPE, whole or
+    trimmed); ``generate`` calls it on the prompts and strips the specials afterwards.
+    Pre-training reads one unbroken text, so the model never sees ``<|start|>`` there: a
+    prompt starts with its own first token, and only an empty prompt gets the start token,
+    which gives the first step something to predict from.
+    """
+
+    backbone_cls = GPT1Backbone
+    tokenizer_cls = GPT2Tokenizer
+
+    def generate_preprocess(self, x, sequence_length=None):
+        # KerasHub's packing puts the start token first in every row; keep it only in the
+        # rows where it is all there is (an empty prompt), and shift the others left by one.
+        packed = super().generate_preprocess(x, sequence_length=sequence_length)
+        token_ids, padding_mask = packed["token_ids"], packed["padding_mask"]
+        has_prompt = ops.sum(ops.cast(padding_mask, "int32"), axis=-1, keepdims=True) > 1
+        pad = ops.full_like(token_ids[:, :1], self.tokenizer.pad_token_id)
+        shifted_ids = ops.concatenate([token_ids[:, 1:], pad], axis=-1)
+        shifted_mask = ops.concatenate([padding_mask[:, 1:], ops.zeros_like(pad, "bool")], axis=-1)
+        return {
+            "token_ids": ops.where(has_prompt, shifted_ids, token_ids),
+            "padding_mask": ops.where(has_prompt, shifted_mask, padding_mask),
+        }
+
+
+GPT1CausalLM.preprocessor_cls = GPT1CausalLMPreprocessor
+
+
+def build_gpt(config: GPTConfig) -> GPT1CausalLM:
+    """A fresh GPT-1-style causal language model for ``config``, without a preprocessor."""
+    return GPT1CausalLM(GPT1Backbone.from_gpt_config(config))
 
 
 def parameter_count(config: GPTConfig) -> int:

@@ -34,3 +34,24 @@ def onednn_enabled() -> bool:
     from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own check
 
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow, and let it probe its devices, with standard error closed meanwhile.
+
+    Its C++ start-up lines (CUDA probes, CPU notes) are written before its logging reads
+    ``TF_CPP_MIN_LOG_LEVEL``, so the setting cannot hold them back; the command line starts
+    TensorFlow this way so that an error message is the only thing it prints. Python's own
+    errors are raised after standard error is back.
+    """
+    saved = os.dup(2)
+    silent = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(silent, 2)
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # the CUDA probe happens here
+    finally:
+        os.dup2(saved, 2)
+        os.close(silent)
+        os.close(saved)

@@ -20,14 +20,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras_hub
+import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 import tiktoken
 from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizers import pre_tokenizers
 
+from gpt_lesson.adapter import PieceSplittingTokenizer
 from gpt_lesson.data import fetch
+from gpt_lesson.vocabulary import Vocabulary
 
 # The pre-tokenizing regex of GPT-2's encoder.py (Python's ``regex`` module).
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -42,6 +44,8 @@ _LAST_WHITESPACE_CHAR = rf"[{_WS}]$"
 _PIECE = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{_WS}\p{{L}}\p{{N}}]+|[{_WS}]+"
 
 SPECIAL_TOKENS = {"<|pad|>": 50257, "<|start|>": 50258, "<|end|>": 50259}
+# Ids past GPT-2's vocabulary that fine-tuning adds (``gpt_lesson.transformations``).
+EXTRA_TOKENS = {"<|delimiter|>": 50260, "<|unknown|>": 50261}
 
 
 def _following(x: tf.Tensor, fill: int | bool) -> tf.Tensor:
@@ -140,24 +144,40 @@ def read_vocabulary(path: str | Path) -> dict[str, int]:
         ) from error
 
 
-class GPT2Tokenizer(keras_hub.tokenizers.BytePairTokenizer):
-    """GPT-2's byte-level BPE with the seed's pad, start and end ids appended.
+@keras.saving.register_keras_serializable(package="gpt_lesson")
+class GPT2Tokenizer(PieceSplittingTokenizer):
+    """GPT-2's byte-level BPE with the seed's pad, start and end tokens.
 
     ``encode``/``decode`` work on Python strings and lists; calling the layer on a string
     tensor (for example inside ``Dataset.map``) runs the graph path, which gives the
-    same ids. Decoding a special id gives its name, e.g. ``"<|start|>"``.
+    same ids. Decoding a special id gives its name, e.g. ``"<|start|>"``. The vocabulary
+    may be GPT-2's whole (:func:`load_gpt2_tokenizer`) or a trimmed one (:meth:`trimmed`);
+    either way it holds the three special tokens, which KerasHub's preprocessors find as
+    ``pad_token_id``, ``start_token_id`` and ``end_token_id``.
     """
 
-    def __init__(self, vocabulary: dict[str, int], merges: list[str], **kwargs) -> None:
-        super().__init__(vocabulary={**vocabulary, **SPECIAL_TOKENS}, merges=merges, **kwargs)
+    split_into_pieces = staticmethod(split_into_pieces)
+    special_tokens_by_role = {
+        "pad_token": "<|pad|>",
+        "start_token": "<|start|>",
+        "end_token": "<|end|>",
+    }
 
-    pad_id = SPECIAL_TOKENS["<|pad|>"]
-    start_id = SPECIAL_TOKENS["<|start|>"]
-    end_id = SPECIAL_TOKENS["<|end|>"]
+    @property
+    def pad_id(self) -> int:
+        return self.pad_token_id
+
+    @property
+    def start_id(self) -> int:
+        return self.start_token_id
+
+    @property
+    def end_id(self) -> int:
+        return self.end_token_id
 
     @property
     def vocab_size(self) -> int:
-        """Number of ids the model must embed: 50,257 GPT-2 tokens + pad, start, end."""
+        """Number of ids the model must embed (50,260 for GPT-2's with pad, start, end)."""
         return self.vocabulary_size()
 
     def encode(self, text: str) -> list[int]:
@@ -168,43 +188,58 @@ class GPT2Tokenizer(keras_hub.tokenizers.BytePairTokenizer):
         """The text of ``ids``; ``decode(encode(s)) == s`` for every string ``s``."""
         return self.detokenize([int(i) for i in ids])
 
-    def _set_vocabulary_and_merges_tokenizers(self, vocabulary, merges) -> None:
-        # Eager path: KerasHub installs Llama 3's splitting regex; use GPT-2's instead.
-        super()._set_vocabulary_and_merges_tokenizers(vocabulary, merges)
-        self._tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
-            add_prefix_space=False, use_regex=True
-        )
+    def trimmed(self, keep: Vocabulary) -> GPT2Tokenizer:
+        """A tokenizer whose id i is this one's ``keep.gpt2_ids[i]``.
 
-    def _tokenize_tf(self, inputs):
-        # Graph path: KerasHub's merges and cache, with GPT-2's exact pieces.
-        self._maybe_initialized_tf()
-        inputs = tf.convert_to_tensor(inputs)
-        unbatched = inputs.shape.rank == 0
-        pieces = split_into_pieces(inputs[tf.newaxis] if unbatched else inputs)
-        flat = pieces.flat_values
-        cached = self.cache.lookup(flat)
-        unseen = tf.boolean_mask(flat, (cached == "") & (flat != ""))
-        merged = tf.cond(
-            tf.size(unseen) > 0,
-            lambda: self._merge_and_lookup(unseen, flat),
-            lambda: cached,
-        )
-        ids = self.token_to_id_map.lookup(tf.strings.split(merged, sep=" "))
-        ids = tf.RaggedTensor.from_row_splits(
-            ids.flat_values, tf.gather(ids.row_splits, pieces.row_splits)
-        )
-        return ids[0] if unbatched else ids
+        Only merges whose result is kept survive. When ``keep`` is :func:`spellable`, every
+        string still encodes (the 256 bytes are kept), and a string whose GPT-2 tokens are
+        all kept gets exactly GPT-2's tokens: the merges GPT-2 applies to reach a kept token
+        are all kept too, so no other merge can come first.
+        """
+        names = {**{i: t for t, i in EXTRA_TOKENS.items()}}
+        tokens = [names.get(i) or self.id_to_token(i) for i in keep.gpt2_ids]
+        kept = set(tokens)
+        merges = [merge for merge in self.merges if merge.replace(" ", "") in kept]
+        if not merges:  # KerasHub's merge table cannot be built from an empty list
+            raise ValueError(
+                "The trimmed vocabulary holds no merged token, only bytes and specials: build "
+                "it from a text of more than single characters (spellable(tokenizer, ids))."
+            )
+        return GPT2Tokenizer({token: i for i, token in enumerate(tokens)}, merges)
 
-    def _merge_and_lookup(self, unseen: tf.Tensor, pieces: tf.Tensor) -> tf.Tensor:
-        self._bpe_merge_and_update_cache_tf(unseen)
-        return self.cache.lookup(pieces)
+
+def merge_parents(tokenizer: GPT2Tokenizer) -> dict[str, tuple[str, str]]:
+    """Each merged token and the two tokens its merge rule joins."""
+    rules = (merge.split(" ") for merge in tokenizer.merges)
+    return {left + right: (left, right) for left, right in rules}
+
+
+def spellable(tokenizer: GPT2Tokenizer, gpt2_ids) -> Vocabulary:
+    """``gpt2_ids``, the 256 byte tokens, the special tokens and every token a kept token is
+    merged from.
+
+    The bytes let any text be spelled; the ancestors let the trimmed tokenizer reach each
+    kept token by GPT-2's own merges (see :meth:`GPT2Tokenizer.trimmed`).
+    """
+    parents = merge_parents(tokenizer)
+    gpt2_ids = [*gpt2_ids, *SPECIAL_TOKENS.values()]
+    tokens = {tokenizer.id_to_token(int(i)) for i in gpt2_ids if int(i) < tokenizer.vocab_size}
+    tokens |= set(pre_tokenizers.ByteLevel.alphabet())
+    todo = list(tokens)
+    while todo:
+        for parent in parents.get(todo.pop(), ()):
+            if parent not in tokens:
+                tokens.add(parent)
+                todo.append(parent)
+    extra = {int(i) for i in gpt2_ids if int(i) >= tokenizer.vocab_size}
+    return Vocabulary(tuple(sorted({tokenizer.token_to_id(t) for t in tokens} | extra)))
 
 
 def load_gpt2_tokenizer() -> GPT2Tokenizer:
     """GPT-2's tokenizer built from the two files ``fetch`` provides."""
     vocabulary = read_vocabulary(fetch("gpt2-encoder"))
     merges = read_merges(fetch("gpt2-merges"))
-    return GPT2Tokenizer(vocabulary, merges)
+    return GPT2Tokenizer({**vocabulary, **SPECIAL_TOKENS}, merges)
 
 
 def tiktoken_reference() -> tiktoken.Encoding:

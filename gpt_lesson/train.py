@@ -2,9 +2,11 @@
 
 One run writes into its own folder:
 
-- ``config.json``: the model's ``GPTConfig`` and the ``TrainConfig``;
-- ``vocabulary.json``: the GPT-2 ids the model's outputs stand for, when trimmed;
-- ``model.weights.h5``: the weights after the last finished epoch (written atomically);
+- a KerasHub preset of the model after the last finished epoch (``config.json``,
+  ``model.weights.h5``, the tokenizer, ...; see ``gpt_lesson.checkpoints``), written whole
+  or not at all, so ``GPT1CausalLM.from_preset(folder)`` loads it;
+- ``run.json``: the model's ``GPTConfig`` and the ``TrainConfig``;
+- ``gpt2_ids.json``: the GPT-2 ids the model's outputs stand for, when trimmed;
 - ``history.csv``: loss, accuracy, validation loss and bits per character per epoch;
 - ``steps.csv``: each step's training loss and number of examples;
 - ``resume.npz``: the whole training state, so a killed run resumes exactly where it was
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,15 +32,17 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_lesson import pipeline, resume
-from gpt_lesson.checkpoints import read_model_config
+from gpt_lesson.checkpoints import GPT2_IDS, save_preset
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.distribute import run_folder
-from gpt_lesson.files import replaced_atomically, write_json
-from gpt_lesson.model import build_gpt
+from gpt_lesson.files import write_json
+from gpt_lesson.model import GPT1CausalLM, GPT1CausalLMPreprocessor, build_gpt
 from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character, token_nll
-from gpt_lesson.tokenizer import GPT2Tokenizer
+from gpt_lesson.tokenizer import GPT2Tokenizer, spellable
 from gpt_lesson.vocabulary import Vocabulary
+
+RUN_RECORD = "run.json"  # the GPTConfig and TrainConfig a run was trained with
 
 
 @dataclass(frozen=True)
@@ -143,16 +148,16 @@ class ValidationBitsPerCharacter(keras.callbacks.Callback):
         )
 
 
-class AtomicWeights(keras.callbacks.Callback):
-    """Saves the weights after every epoch to a temporary file, then renames it into place,
-    so ``model.weights.h5`` is always a complete, last good checkpoint."""
+class PresetCheckpoint(keras.callbacks.Callback):
+    """Saves the model as a preset (with its tokenizer) after every epoch, whole or not at
+    all (``save_preset``), so the folder always holds the last good, loadable model."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, folder: Path, tokenizer: GPT2Tokenizer) -> None:
         super().__init__()
-        self.path = path
+        self.folder, self.tokenizer = folder, tokenizer
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        save_weights_atomically(self.model, self.path)
+        save_preset(with_preprocessor(self.model, self.tokenizer), self.folder)
 
 
 class StepLosses(keras.callbacks.Callback):
@@ -203,10 +208,13 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def save_weights_atomically(model: keras.Model, path: Path) -> None:
-    """Write weights to a temporary file in the same folder, then rename over ``path``."""
-    with replaced_atomically(path, suffix=".weights.h5") as temporary:
-        model.save_weights(temporary, overwrite=True)
+def with_preprocessor(model: GPT1CausalLM, tokenizer: GPT2Tokenizer) -> GPT1CausalLM:
+    """The same network (shared weights) with a preprocessor, to save and generate text.
+
+    The training model has none: ``fit`` would otherwise run it over the token ids.
+    """
+    sequence_length = model.backbone.gpt_config.sequence_length
+    return GPT1CausalLM(model.backbone, GPT1CausalLMPreprocessor(tokenizer, sequence_length))
 
 
 def check_corpus(data: LMData, config: GPTConfig) -> None:
@@ -228,10 +236,10 @@ def check_corpus(data: LMData, config: GPTConfig) -> None:
 
 def check_same_run(folder: Path, config: GPTConfig) -> None:
     """Refuse to resume (and so overwrite) a run folder that holds a model of another shape."""
-    path = folder / "config.json"
+    path = folder / RUN_RECORD
     if not path.exists():
         return
-    saved = dataclasses.asdict(read_model_config(folder))
+    saved = json.loads(path.read_text(encoding="utf-8"))["model"]
     changed = {k: (v, getattr(config, k)) for k, v in saved.items() if getattr(config, k) != v}
     if changed:
         what = ", ".join(f"{k}: {old} there, {new} now" for k, (old, new) in changed.items())
@@ -253,7 +261,7 @@ def last_epoch_logs(path: Path) -> dict[str, float]:
 def save_run_config(folder: Path, config: GPTConfig, train: TrainConfig) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train)}
-    write_json(folder / "config.json", record, indent=2)
+    write_json(folder / RUN_RECORD, record, indent=2)
 
 
 def run_callbacks(
@@ -262,6 +270,7 @@ def run_callbacks(
     data: LMData,
     pad_id: int,
     train: TrainConfig,
+    tokenizer: GPT2Tokenizer,
 ) -> list[keras.callbacks.Callback]:
     """Exact validation numbers, the atomic checkpoint, the history (the resume state is
     saved by ``resume.fit_resumably``, after these)."""
@@ -269,7 +278,7 @@ def run_callbacks(
         ValidationBitsPerCharacter(
             validation_set, data.validation_characters, pad_id, train.jit_compile
         ),
-        AtomicWeights(folder / "model.weights.h5"),
+        PresetCheckpoint(folder, tokenizer),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
         StepLosses(folder / "steps.csv"),
     ]
@@ -297,10 +306,12 @@ def pretrain(
     check_corpus(data, config)
     keras.utils.set_random_seed(train.seed)
     train_ids, validation_ids, pad = data.train_ids, data.validation_ids, tokenizer.pad_id
-    vocabulary = None
+    vocabulary, model_tokenizer = None, tokenizer
     if train.trim_vocabulary:
         specials = (tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id)
-        vocabulary = Vocabulary.used_by(train_ids, validation_ids, always=specials)
+        used = Vocabulary.used_by(train_ids, validation_ids, always=specials)
+        vocabulary = spellable(tokenizer, used.gpt2_ids)  # any text can still be encoded
+        model_tokenizer = tokenizer.trimmed(vocabulary)
         config = dataclasses.replace(config, vocab_size=vocabulary.size)
         train_ids, validation_ids = (
             vocabulary.compact(train_ids),
@@ -324,14 +335,15 @@ def pretrain(
             optimizer=make_optimizer(model, train, total_steps=steps * train.epochs),
             loss=MaskedLMLoss(pad),
             metrics=[MaskedAccuracy(pad)],
+            weighted_metrics=None,  # KerasHub's default adds an unmasked accuracy
             jit_compile=train.jit_compile,
         )
     check_same_run(folder, config)  # before anything in the folder is written
     if vocabulary is not None:
-        vocabulary.save(folder / "vocabulary.json")
+        vocabulary.save(folder / GPT2_IDS)
     save_run_config(folder, config, train)
     callbacks = [
-        *run_callbacks(folder, validation_set, data, pad, train),
+        *run_callbacks(folder, validation_set, data, pad, train, model_tokenizer),
         *callbacks,
     ]
     if train.max_minutes is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpt_lesson.tokenizer import SPECIAL_TOKENS
+from gpt_lesson.tokenizer import EXTRA_TOKENS, SPECIAL_TOKENS
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,10 @@ class SpecialIds:
     """The tokens the transformations add, as GPT-2 ids (extended by the delimiter)."""
 
     start: int = SPECIAL_TOKENS["<|start|>"]
-    delimiter: int = 50_260
+    delimiter: int = EXTRA_TOKENS["<|delimiter|>"]
     extract: int = SPECIAL_TOKENS["<|end|>"]
     pad: int = SPECIAL_TOKENS["<|pad|>"]
-    unknown: int = 50_261  # only where a task maps unseen tokens to one id (chapter 5, ex. 4)
+    unknown: int = EXTRA_TOKENS["<|unknown|>"]  # unseen tokens as one id (chapter 5, ex. 4)
 
     @property
     def fresh(self) -> tuple[int, ...]:

@@ -2,6 +2,7 @@
 every mistake of the user's ends in one message and exit status 2."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from gpt_lesson.__main__ import main
+from gpt_lesson.checkpoints import save_preset
 from gpt_lesson.config import PRESETS, TRAINING
 from gpt_lesson.model import build_gpt
-from gpt_lesson.train import save_run_config
+from gpt_lesson.tokenizer import load_gpt2_tokenizer
+from gpt_lesson.train import save_run_config, with_preprocessor
 
 
 def run_cli(*args: str) -> str:
@@ -28,7 +31,7 @@ def test_pretrain_then_generate(tmp_path):
     output = run_cli("pretrain", "--preset", "quick", "--out", str(run), "--epochs", "1")
     summary = json.loads(output[output.index("{") :])
     assert summary["epochs_run"] == 1 and summary["val_bits_per_char"] > 0
-    for name in ("config.json", "vocabulary.json", "model.weights.h5", "history.csv"):
+    for name in ("config.json", "run.json", "gpt2_ids.json", "model.weights.h5", "history.csv"):
         assert (run / name).exists(), name
 
     text = run_cli(
@@ -37,12 +40,28 @@ def test_pretrain_then_generate(tmp_path):
         str(run),
         "--prompt",
         "ROMEO:",
+        "--prompt",
+        "日本語 😀, Hello computer",
         "--max-new-tokens",
         "5",
         "--sampler",
         "greedy",
     )
     assert text.startswith("ROMEO:") and len(text.strip()) > len("ROMEO:")
+    assert "\n\n日本語 😀, Hello computer" in text  # the second prompt's continuation
+
+    tuned = tmp_path / "cola"
+    run_cli("finetune", "--checkpoint", str(run), "--max-steps", "3", "--out", str(tuned))
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("The book was read by Mary.\nBook the Mary.\n", encoding="utf-8")
+    lines = run_cli("classify", "--checkpoint", str(tuned), "--file", str(sentences)).splitlines()
+    assert [line.split("\t")[2] for line in lines] == [
+        "The book was read by Mary.",
+        "Book the Mary.",
+    ]
+    for line in lines:
+        label, probability, _ = line.split("\t")
+        assert label in ("acceptable", "unacceptable") and 0.5 <= float(probability) <= 1.0
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +70,7 @@ def run_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("run")
     config = PRESETS["quick"]
     save_run_config(folder, config, TRAINING["quick"])
-    build_gpt(config).save_weights(folder / "model.weights.h5")
+    save_preset(with_preprocessor(build_gpt(config), load_gpt2_tokenizer()), folder)
     return folder
 
 
@@ -96,10 +115,12 @@ def test_missing_and_truncated_weights(capsys, run_folder, tmp_path):
     ("content", "expected"),
     [
         ("{not json", "is not valid JSON"),
-        ('{"train": {}}', 'has no "model" section'),
-        ('{"model": {"vocab_size": 10, "width": 3}}', "another version"),
-        ('{"model": {"vocab_size": 0, "sequence_length": 8, "hidden_dim": 8, "num_layers": 1,'
-         ' "num_heads": 2, "intermediate_dim": 8}}', "config.json: "),
+        ('{"model": {}}', "does not describe a GPT1Backbone"),
+        ('{"class_name": "GPT1Backbone", "config": {"vocab_size": 10, "width": 3}}',
+         "another version"),
+        ('{"class_name": "GPT1Backbone", "config": {"vocab_size": 0, "sequence_length": 8,'
+         ' "hidden_dim": 8, "num_layers": 1, "num_heads": 2, "intermediate_dim": 8}}',
+         "config.json: "),
     ],
 )  # fmt: skip
 def test_a_config_of_the_wrong_shape(capsys, run_folder, tmp_path, content, expected):
@@ -108,12 +129,47 @@ def test_a_config_of_the_wrong_shape(capsys, run_folder, tmp_path, content, expe
     assert expected in fails_cleanly(capsys, *generate_from(folder))
 
 
-def test_weights_of_another_model(capsys, run_folder, tmp_path):
+def test_weights_of_another_model(capsys, run_folder, tmp_path, edit_backbone_config):
+    folder = copy_of(run_folder, tmp_path)
+    edit_backbone_config(folder, lambda config: config.update(hidden_dim=2 * config["hidden_dim"]))
+    assert "do not fit together" in fails_cleanly(capsys, *generate_from(folder))
+
+
+def test_config_and_task_files_that_disagree(capsys, run_folder, tmp_path):
     folder = copy_of(run_folder, tmp_path)
     record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    record["model"]["hidden_dim"] *= 2
+    record["config"]["dropout"] = 0.5
     (folder / "config.json").write_text(json.dumps(record), encoding="utf-8")
-    assert "does not fit the model" in fails_cleanly(capsys, *generate_from(folder))
+    assert "describe different models" in fails_cleanly(capsys, *generate_from(folder))
+
+
+@pytest.mark.parametrize("name", ["tokenizer.json", "assets/tokenizer/merges.txt", "task.json"])
+def test_a_preset_missing_a_file(capsys, run_folder, tmp_path, name):
+    folder = copy_of(run_folder, tmp_path)
+    (folder / name).unlink()
+    assert f"{name} is missing" in fails_cleanly(capsys, *generate_from(folder))
+
+
+def test_classify_refuses_a_language_model_and_an_empty_request(capsys, run_folder):
+    error = fails_cleanly(capsys, "classify", "--checkpoint", str(run_folder), "A sentence.")
+    assert "holds a GPT1CausalLM, not a fine-tuned classifier" in error
+    assert "Give sentences" in fails_cleanly(capsys, "classify", "--checkpoint", str(run_folder))
+
+
+def test_errors_come_alone_without_tensorflow_start_up_lines(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gpt_lesson", *generate_from(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"python -m gpt_lesson generate: error: {tmp_path / 'nowhere'}: no such run folder. "
+        "Pass a folder written by pretrain or save_preset (it holds config.json and "
+        "model.weights.h5)."
+    ]
 
 
 def test_a_prompt_longer_than_the_context(capsys, run_folder):

@@ -123,6 +123,7 @@ def child(mode: str, folder: Path) -> None:
 
     from gpt_lesson.config import PRESETS, TrainConfig
     from gpt_lesson.distribute import make_strategy
+    from gpt_lesson.tokenizer import load_gpt2_tokenizer
     from gpt_lesson.train import LMData, pretrain
 
     if mode == "mirrored":  # before anything else runs in TensorFlow
@@ -136,9 +137,6 @@ def child(mode: str, folder: Path) -> None:
         }
     else:
         strategies = {"multiworker": make_strategy("multiworker")}
-
-    class FakeTokenizer:
-        pad_id, start_id, end_id = 50257, 50258, 50259
 
     class BatchLosses(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -166,7 +164,7 @@ def child(mode: str, folder: Path) -> None:
     for name, strategy in strategies.items():
         losses = BatchLosses()
         pretrain(
-            config, train, data, FakeTokenizer(), folder / name, verbose=0,
+            config, train, data, load_gpt2_tokenizer(), folder / name, verbose=0,
             callbacks=[losses], strategy=strategy,
         )  # fmt: skip
         curves[name] = losses.losses

@@ -110,8 +110,8 @@ def small_checkpoint():
 def test_extend_checkpoint_keeps_old_rows_and_draws_new_ones(small_checkpoint):
     extended, added = extend_checkpoint(small_checkpoint, [7, 8, 25], seed=1)
     assert added == 3  # 8, 25 and the delimiter
-    old = small_checkpoint.model.get_layer("embedding").get_weights()[0]
-    new = extended.model.get_layer("embedding").get_weights()[0]
+    old = small_checkpoint.model.backbone.get_layer("embedding").get_weights()[0]
+    new = extended.model.backbone.get_layer("embedding").get_weights()[0]
     for gpt2_id in (3, 7, 50):  # kept, same vector
         np.testing.assert_array_equal(
             new[extended.to_model_ids([gpt2_id])[0]],
@@ -125,8 +125,8 @@ def test_extend_checkpoint_keeps_old_rows_and_draws_new_ones(small_checkpoint):
     )
     block = "decoder_0"
     for kept, copied in zip(
-        small_checkpoint.model.get_layer(block).get_weights(),
-        extended.model.get_layer(block).get_weights(),
+        small_checkpoint.model.backbone.get_layer(block).get_weights(),
+        extended.model.backbone.get_layer(block).get_weights(),
         strict=True,
     ):
         np.testing.assert_array_equal(kept, copied)
@@ -137,10 +137,7 @@ def test_head_reads_the_hidden_state_at_the_extract_token(small_checkpoint):
     extract, pad = (int(i) for i in extended.to_model_ids([E, SPECIAL.pad]))
     classifier = build_classifier(extended.model, extended.config, extract, dropout=0.0)
     ids = np.array([extended.to_model_ids([S, 3, 7, E, SPECIAL.pad, SPECIAL.pad])])
-    hidden_model = keras.Model(
-        extended.model.input, extended.model.get_layer("final_layer_norm").output
-    )
-    hidden = np.asarray(hidden_model(ids))[0, 3]  # position of the extract token
+    hidden = np.asarray(extended.model.backbone(ids))[0, 3]  # position of the extract token
     kernel, bias = classifier.get_layer("classification_head").get_weights()
     outputs = classifier(ids)
     np.testing.assert_allclose(outputs["label"][0], hidden @ kernel + bias, rtol=1e-5, atol=1e-6)
@@ -248,18 +245,18 @@ def test_finetune_learns_a_separable_toy_task(small_checkpoint):
     ]
     sequences = tuple(extended.to_model_ids(classification_input(t)) for t in texts)
     data = Encoded(sequences, labels)
-    config = FinetuneConfig(learning_rate=1e-2, batch_size=16, epochs=8, lm_weight=0.5)
+    config = FinetuneConfig(learning_rate=1e-2, batch_size=16, epochs=16, lm_weight=0.5)
     result = finetune(extended, data, data, config)
-    assert result.steps == 32
-    assert [point["step"] for point in result.curve][-1] == 32
+    assert result.steps == 64
+    assert [point["step"] for point in result.curve][-1] == 64
     first, last = result.curve[0], result.curve[-1]
     assert last["val_l2"] < first["val_l2"] - 0.05  # the training examples, re-scored
     assert last["val_mcc"] > 0.0
     assert np.isfinite(result.curve[-1]["train_l1"]) and np.isfinite(result.curve[-1]["train_l2"])
     # The checkpoint itself was not trained.
     np.testing.assert_array_equal(
-        extended.model.get_layer("decoder_0").get_weights()[0],
-        small_checkpoint.model.get_layer("decoder_0").get_weights()[0],
+        extended.model.backbone.get_layer("decoder_0").get_weights()[0],
+        small_checkpoint.model.backbone.get_layer("decoder_0").get_weights()[0],
     )
 
 

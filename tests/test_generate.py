@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gpt_lesson.config import PRESETS, GPTConfig
-from gpt_lesson.generate import call_with_cache, empty_cache, generate, generate_text
+from gpt_lesson.generate import empty_cache, generate
 from gpt_lesson.model import build_gpt
 
 PROMPT = [1, 2, 3]
@@ -54,13 +54,13 @@ def test_cached_logits_equal_the_full_forward_pass(setup):
     ids = np.random.default_rng(0).integers(0, config.vocab_size, (2, 32)).astype("int32")
     expected = keras.ops.convert_to_numpy(model(ids, training=False))
     prompt_length = 5
-    cache = empty_cache(model, config, batch_size=2, max_length=32)
+    cache = empty_cache(model, batch_size=2, max_length=32)
     assert tuple(cache.shape) == (2, config.num_layers, 2, 32, config.num_heads, config.head_dim)
-    logits, hidden_states, cache = call_with_cache(model, config, ids[:, :prompt_length], cache, 0)
+    logits, hidden_states, cache = model.call_with_cache(ids[:, :prompt_length], cache, 0)
     assert tuple(hidden_states.shape) == (2, prompt_length, config.hidden_dim)
     np.testing.assert_allclose(logits, expected[:, :prompt_length], atol=1e-4)
     for index in range(prompt_length, 32):
-        logits, _, cache = call_with_cache(model, config, ids[:, index : index + 1], cache, index)
+        logits, _, cache = model.call_with_cache(ids[:, index : index + 1], cache, index)
         np.testing.assert_allclose(logits[:, 0], expected[:, index], atol=1e-4)
 
 
@@ -141,22 +141,3 @@ def test_an_unknown_sampler_is_refused(post_ln):
         generate(model, config, PROMPT, 5, sampler=3)
     with pytest.raises(ValueError, match="Unknown sampler 'nucleus'"):
         generate(model, config, PROMPT, 5, sampler="nucleus")
-
-
-class CharacterTokenizer:
-    """Characters ' '..'~' as ids 0..94: enough to test the text round trip."""
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(c) - 32 for c in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(chr(i + 32) for i in ids)
-
-
-def test_generate_text_continues_the_prompt(post_ln):
-    model, config = post_ln
-    tokenizer = CharacterTokenizer()
-    text = generate_text(model, config, tokenizer, "Hello", 10)
-    expected = generate(model, config, tokenizer.encode("Hello"), 10)
-    assert text == tokenizer.decode(expected)
-    assert text.startswith("Hello") and len(text) == 15

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from gpt_lesson.attention import block_parts
+from gpt_lesson.adapter import block_parts
 from gpt_lesson.config import PAPER_VOCAB_SIZE, PRESETS, GPTConfig, get_preset
 from gpt_lesson.model import build_gpt, parameter_count
 from gpt_lesson.objectives import masked_lm_loss
@@ -64,7 +64,7 @@ def test_weights_round_trip_gives_equal_logits(tiny, tmp_path):
 def test_initial_weights_are_normal_with_std_002():
     keras.utils.set_random_seed(0)
     model = build_gpt(TINY)
-    kernel = block_parts(model.get_layer("decoder_0")).feedforward_in.kernel
+    kernel = block_parts(model.backbone.transformer_layers[0]).feedforward_in.kernel
     assert abs(float(np.std(np.asarray(kernel))) - 0.02) < 0.003
 
 

@@ -48,12 +48,14 @@ QUOTED: dict[str, dict[str, str]] = {
         "3.14159": "tests/test_tokenizer.py: a hard case the tokenizer is tested on",
     },
     "02_model": {
-        "18": "benchmarks/results/chapters-default.json: this chapter's time",
+        "23": "benchmarks/results/chapters-default.json: this chapter's time",
         "14": "benchmarks/results/chapters-quick.json: this chapter's time",
     },
     "03_pretraining": {
         "24": "benchmarks/results/chapters-quick.json: this chapter's time",
-        "7.1": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "9.0": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "11,709": "benchmarks/results/lesson-run/config.json: that run's vocabulary",
+        "2.256": "benchmarks/results/lesson-run/summary.json: that run's bits per character",
         "10.825": "a definition: ln 50,260 = 10.8249",
         "1.4697": "nanoGPT's README: the validation loss of its A100 character model",
         "2,000": "the paper, section 4.1: warmup over the first 2,000 updates",
@@ -68,7 +70,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "262": "GPT-2's encoder.json: the id of ' the'",
     },
     "05_finetuning_cola": {
-        "1.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "1.7": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "2.0": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "1.1": "CoLA's version (nyu-mll.github.io/CoLA)",
         "23": "CoLA's README: sentences from 23 linguistics publications",

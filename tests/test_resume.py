@@ -27,6 +27,7 @@ import pytest
 from gpt_lesson import files, resume
 from gpt_lesson.checkpoints import load_checkpoint
 from gpt_lesson.config import PRESETS, TrainConfig
+from gpt_lesson.tokenizer import load_gpt2_tokenizer
 from gpt_lesson.train import LMData, pretrain
 
 CONFIG = PRESETS["quick"]  # dropout 0.1: the dropout random state must be restored too
@@ -43,10 +44,6 @@ TRAIN = TrainConfig(
 KILL_AFTER = 7  # batches: epoch 1, batch 2; the last save was after batch 6 (epoch 1, batch 1)
 
 
-class FakeTokenizer:
-    pad_id, start_id, end_id = 50257, 50258, 50259
-
-
 def corpus() -> LMData:
     ids = np.random.default_rng(0).integers(0, 400, 2_000).astype(np.int32)
     return LMData(train_ids=ids[:1_800], validation_ids=ids[1_800:], validation_characters=600)
@@ -54,7 +51,7 @@ def corpus() -> LMData:
 
 def train_into(folder: Path, callbacks=()) -> dict:
     return pretrain(
-        CONFIG, TRAIN, corpus(), FakeTokenizer(), folder, verbose=0, callbacks=callbacks
+        CONFIG, TRAIN, corpus(), load_gpt2_tokenizer(), folder, verbose=0, callbacks=callbacks
     )
 
 

@@ -27,10 +27,11 @@ import keras
 import numpy as np
 import pytest
 
-from gpt_lesson.checkpoints import load_checkpoint
+from gpt_lesson.checkpoints import load_checkpoint, save_preset
 from gpt_lesson.config import PRESETS, TrainConfig
 from gpt_lesson.model import build_gpt
-from gpt_lesson.train import LMData, pretrain
+from gpt_lesson.tokenizer import load_gpt2_tokenizer
+from gpt_lesson.train import LMData, pretrain, with_preprocessor
 
 TINY = dataclasses.replace(PRESETS["quick"], sequence_length=8, hidden_dim=16, intermediate_dim=32)
 TRAIN = TrainConfig(
@@ -39,12 +40,8 @@ TRAIN = TrainConfig(
 TRIMMED = dataclasses.replace(TRAIN, trim_vocabulary=True)
 
 
-class FakeTokenizer:
-    pad_id, start_id, end_id = 50257, 50258, 50259
-
-
 def corpus(tokens: int, validation: int = 50) -> LMData:
-    ids = np.arange(tokens + validation, dtype=np.int32) % 97
+    ids = np.arange(tokens + validation, dtype=np.int32) % 97 + 300  # merged tokens (ids > 255)
     return LMData(ids[:tokens], ids[tokens:], validation_characters=3 * validation)
 
 
@@ -57,31 +54,35 @@ def corpus(tokens: int, validation: int = 50) -> LMData:
 )
 def test_a_corpus_too_short_is_refused_before_anything_is_written(tmp_path, data, message):
     with pytest.raises(ValueError, match=message):
-        pretrain(TINY, TRAIN, data, FakeTokenizer(), tmp_path / "run", verbose=0)
+        pretrain(TINY, TRAIN, data, load_gpt2_tokenizer(), tmp_path / "run", verbose=0)
     assert not any((tmp_path / "run").iterdir())
 
 
 def test_a_run_folder_of_another_model_is_left_untouched(tmp_path):
-    pretrain(TINY, TRIMMED, corpus(200), FakeTokenizer(), tmp_path, verbose=0)
-    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    pretrain(TINY, TRIMMED, corpus(200), load_gpt2_tokenizer(), tmp_path, verbose=0)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
 
     wider = dataclasses.replace(TINY, hidden_dim=32)
     with pytest.raises(ValueError) as caught:
-        pretrain(wider, TRIMMED, corpus(200), FakeTokenizer(), tmp_path, verbose=0)
+        pretrain(wider, TRIMMED, corpus(200), load_gpt2_tokenizer(), tmp_path, verbose=0)
     message = str(caught.value)
     assert "hidden_dim: 16 there, 32 now" in message and "new folder" in message
-    after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     assert after == before  # config, vocabulary, weights, history and state unchanged
     load_checkpoint(tmp_path)  # and the run still loads
 
 
-def test_weights_from_another_config_are_refused_with_what_to_do(tmp_path):
+def test_weights_from_another_config_are_refused_with_what_to_do(tmp_path, edit_backbone_config):
     keras.utils.set_random_seed(0)
-    build_gpt(TINY).save_weights(tmp_path / "model.weights.h5")
-    other = dataclasses.replace(TINY, num_layers=3)
-    record = {"model": dataclasses.asdict(other), "train": {}}
-    (tmp_path / "config.json").write_text(json.dumps(record))
-    with pytest.raises(ValueError, match="does not fit the model of .*config.json.*train again"):
+    save_preset(with_preprocessor(build_gpt(TINY), load_gpt2_tokenizer()), tmp_path)
+    for name, backbone in (
+        ("config.json", lambda r: r),
+        ("task.json", lambda r: r["config"]["backbone"]),
+    ):
+        record = json.loads((tmp_path / name).read_text())
+        backbone(record)["config"]["num_layers"] = 3
+        (tmp_path / name).write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="do not fit together.*train again"):
         load_checkpoint(tmp_path)
 
 

@@ -2,6 +2,7 @@
 
 import unicodedata
 
+import numpy as np
 import pytest
 import regex
 import tensorflow as tf
@@ -9,10 +10,12 @@ import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpt_lesson.data import read_text
 from gpt_lesson.tokenizer import (
     GPT2_PATTERN,
     read_merges,
     read_vocabulary,
+    spellable,
     split_into_pieces,
     tiktoken_reference,
 )
@@ -107,6 +110,60 @@ def test_both_paths_match_reference_on_random_text(tokenizer, graph_encode, refe
     expected = reference.encode_ordinary(text)
     assert tokenizer.encode(text) == expected
     assert graph_encode(tf.constant(text)).numpy().tolist() == expected
+
+
+@pytest.fixture(scope="module")
+def corpus() -> str:
+    return read_text("shakespeare")
+
+
+@pytest.fixture(scope="module")
+def trimmed(tokenizer, corpus):
+    """The tokenizer trimmed as pre-training trims it: the corpus's tokens, spellable."""
+    used = {*tokenizer.encode(corpus), tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id}
+    vocabulary = spellable(tokenizer, sorted(used))
+    small = tokenizer.trimmed(vocabulary)
+    return small, vocabulary, tf.function(small, input_signature=[tf.TensorSpec([], tf.string)])
+
+
+def test_a_trimmed_vocabulary_keeps_bytes_specials_and_merge_ancestors(tokenizer, trimmed):
+    small, vocabulary, _ = trimmed
+    assert small.vocab_size == vocabulary.size
+    assert {tokenizer.id_to_token(i) for i in range(256)} <= set(small.get_vocabulary())
+    assert (small.pad_id, small.start_id, small.end_id) == tuple(
+        int(i) for i in vocabulary.compact([tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id])
+    )
+    kept = set(small.get_vocabulary())
+    for merge in small.merges:
+        left, right = merge.split(" ")
+        assert {left, right, left + right} <= kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_a_trimmed_tokenizer_encodes_any_string_and_decodes_it_back(trimmed, text):
+    small, _, graph = trimmed
+    ids = small.encode(text)
+    assert small.decode(ids) == text
+    assert graph(tf.constant(text)).numpy().tolist() == ids
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_trimmed_ids_are_gpt2s_wherever_gpt2s_tokens_are_kept(tokenizer, trimmed, corpus, data):
+    small, vocabulary, _ = trimmed
+    start = data.draw(st.integers(0, len(corpus) - 1))
+    text = corpus[start : start + data.draw(st.integers(0, 300))]
+    text += data.draw(st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz ,.'!?\n"), max_size=20))
+    gpt2 = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    if np.isin(gpt2, vocabulary.gpt2_ids).all():
+        assert small.encode(text) == vocabulary.compact(gpt2).tolist()
+
+
+def test_prompts_the_corpus_lacks_encode_with_bytes(trimmed):
+    small, _, _ = trimmed
+    for text in ("Hello, computer", "日本語のテキスト", "emoji 😀👍🏽", "", "<|start|>"):
+        assert small.decode(small.encode(text)) == text
 
 
 def test_merges_reader_drops_header_and_blank_lines(tmp_path):

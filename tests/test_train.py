@@ -11,15 +11,13 @@ import pytest
 from gpt_lesson.checkpoints import load_checkpoint
 from gpt_lesson.config import PRESETS, TrainConfig
 from gpt_lesson.model import build_gpt
+from gpt_lesson.tokenizer import load_gpt2_tokenizer, spellable
 from gpt_lesson.train import LMData, make_optimizer, make_schedule, pretrain
 
+TOKENIZER = load_gpt2_tokenizer()
 TINY = dataclasses.replace(
     PRESETS["quick"], vocab_size=50_260, sequence_length=8, hidden_dim=16, intermediate_dim=32
 )
-
-
-class FakeTokenizer:
-    pad_id, start_id, end_id = 50257, 50258, 50259
 
 
 def test_learning_rate_warms_up_linearly_then_decays_to_zero():
@@ -60,16 +58,18 @@ def test_a_short_run_learns_checkpoints_and_reloads(tmp_path):
         jit_compile=False,
         trim_vocabulary=True,
     )
-    summary = pretrain(TINY, train, data, FakeTokenizer(), tmp_path, verbose=0)
+    summary = pretrain(TINY, train, data, TOKENIZER, tmp_path, verbose=0)
 
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert history[0].split(",")[0] == "epoch" and len(history) == 1 + 4
-    assert summary["epochs_run"] == 4 and summary["val_loss"] < 2.0  # from ln(301) = 5.7
-    record = json.loads((tmp_path / "config.json").read_text())
+    assert summary["epochs_run"] == 4 and summary["val_loss"] < 2.0  # from ln |V|, about 7
+    record = json.loads((tmp_path / "run.json").read_text())
     assert record["train"]["epochs"] == 4
 
     checkpoint = load_checkpoint(tmp_path)
-    assert checkpoint.config.vocab_size == len(np.unique(pattern)) + 3  # used ids + 3 specials
+    # The ids used, the 3 specials, the 256 bytes and the tokens they are merged from.
+    assert checkpoint.vocabulary == spellable(TOKENIZER, np.unique(pattern))
+    assert set(np.unique(pattern)) < set(checkpoint.vocabulary.gpt2_ids)
     window = checkpoint.to_model_ids(ids[:8])[None]
     logits = np.asarray(checkpoint.model(window))
     predicted = checkpoint.to_gpt2_ids(logits.argmax(-1))[0]
@@ -95,11 +95,11 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path):
         batch_size=8, learning_rate=1e-2, warmup_steps=2, epochs=3, jit_compile=False
     )
     with pytest.raises(RuntimeError, match="interrupted"):
-        pretrain(TINY, train, data, FakeTokenizer(), tmp_path, verbose=0, callbacks=[Interrupt(2)])
+        pretrain(TINY, train, data, TOKENIZER, tmp_path, verbose=0, callbacks=[Interrupt(2)])
     assert (tmp_path / "model.weights.h5").exists()  # the last good checkpoint was kept
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
 
-    summary = pretrain(TINY, train, data, FakeTokenizer(), tmp_path, verbose=0)
+    summary = pretrain(TINY, train, data, TOKENIZER, tmp_path, verbose=0)
     assert summary["epochs_run"] == 1  # only the missing epoch was trained
     epochs = [line.split(",")[0] for line in (tmp_path / "history.csv").read_text().splitlines()]
     assert epochs[1:] == ["0", "1", "2"]
