@@ -124,6 +124,16 @@ class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
 
     backbone_cls = GPT1Backbone
 
+    def generate(self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False):
+        """KerasHub's ``generate``, refusing a ``max_length`` past the learned positions."""
+        context = self.backbone.gpt_config.sequence_length
+        if max_length is not None and max_length > context:
+            raise ValueError(
+                f"max_length={max_length} is more than the model's context of "
+                f"sequence_length={context} positions: pass max_length={context} or less."
+            )
+        return super().generate(inputs, max_length, stop_token_ids, strip_prompt)
+
     def call_with_cache(self, token_ids, cache, cache_update_index):
         """One forward pass over ``token_ids`` that reads and writes the key/value cache.
 

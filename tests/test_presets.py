@@ -86,6 +86,12 @@ def test_generation_stops_at_the_end_token(preset):
     assert stopped[0] == tokenizer.decode(ids + continuation[: first + 1])
 
 
+def test_a_max_length_past_the_context_is_refused(preset):
+    model = load_checkpoint(preset[0]).model
+    with pytest.raises(ValueError, match="more than the model's context of sequence_length=32"):
+        model.generate(["ROMEO:"], max_length=33)
+
+
 def test_every_keras_hub_sampler_runs(preset):
     checkpoint = load_checkpoint(preset[0])
     for sampler in ("greedy", "top_k", "top_p", "random", keras_hub.samplers.BeamSampler()):
