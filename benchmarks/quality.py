@@ -1,7 +1,7 @@
 """Quality for compute: validation bits per character against training minutes.
 
 The lesson preset's curve is chapter 3's stored run (``runs/chapter3-lesson``, git-ignored;
-its history, summary and config are copied to ``results/lesson-run/`` when present, and read
+its history, summary and run record are copied to ``results/lesson-run/`` when present, and read
 from there otherwise). The alternatives are trained here with ``gpt_lesson.train.pretrain``
 and the lesson recipe, each for the number of steps that costs the lesson run's measured
 throughput ``budget`` minutes when FLOPs per token are taken into account, so that every
@@ -34,7 +34,7 @@ from gpt_lesson.train import LMData, load_shakespeare, pretrain
 ROOT = Path(__file__).resolve().parent.parent
 LESSON_RUN = ROOT / "runs" / "chapter3-lesson"
 STORED_RUN = Path(__file__).resolve().parent / "results" / "lesson-run"
-RUN_FILES = ("history.csv", "summary.json", "config.json")
+RUN_FILES = ("history.csv", "summary.json", "run.json")  # run.json: the model and recipe
 EVALUATIONS = 6  # validation points per alternative
 ALTERNATIVES = {
     "smaller (d=128)": dataclasses.replace(
@@ -75,7 +75,7 @@ def lesson_curve(folder: Path) -> list[dict[str, float]]:
 def lesson_tokens_per_minute(folder: Path, curve: list[dict[str, float]]) -> float:
     """Training tokens per wall minute (validation included) of the stored lesson run."""
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    record = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    record = json.loads((folder / "run.json").read_text(encoding="utf-8"))
     tokens_per_step = record["train"]["batch_size"] * record["model"]["sequence_length"]
     tokens = len(curve) * summary["steps_per_epoch"] * tokens_per_step
     return tokens / curve[-1]["minutes"]

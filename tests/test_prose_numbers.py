@@ -54,7 +54,7 @@ QUOTED: dict[str, dict[str, str]] = {
     "03_pretraining": {
         "24": "benchmarks/results/chapters-quick.json: this chapter's time",
         "9.0": "benchmarks/results/chapters-default.json: this chapter's minutes",
-        "11,709": "benchmarks/results/lesson-run/config.json: that run's vocabulary",
+        "11,709": "benchmarks/results/lesson-run/run.json: that run's vocabulary",
         "2.256": "benchmarks/results/lesson-run/summary.json: that run's bits per character",
         "10.825": "a definition: ln 50,260 = 10.8249",
         "1.4697": "nanoGPT's README: the validation loss of its A100 character model",
