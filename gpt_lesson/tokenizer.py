@@ -5,14 +5,18 @@ GPT-2 tokenizes in two steps. A regular expression first cuts the text into *pie
 byte-pair merges turn each piece into vocabulary ids. KerasHub's ``BytePairTokenizer``
 gets the merges right but not the pieces: its graph path approximates GPT-2's regex,
 whose ``\\s+(?!\\S)`` look-ahead RE2 cannot express, and its eager path uses Llama 3's
-regex. This module keeps KerasHub's merges and replaces only the piece splitter:
+regex. This module keeps KerasHub's merges and replaces only the piece splitter (the hooks
+it plugs into are in ``gpt_lesson.adapter``):
 
 - eager calls (``encode``) use the ``tokenizers`` library with GPT-2's own regex;
 - graph calls (inside ``tf.data``) use :func:`split_into_pieces`, which reproduces the
   look-ahead with two RE2 splits and a regrouping step.
 
-The model's vocabulary is GPT-2's 50,257 tokens plus the seed's three extra ids:
-pad = 50257, start = 50258, end = 50259.
+The whole vocabulary is GPT-2's 50,257 tokens plus the seed's three extra ids:
+pad = 50257, start = 50258, end = 50259. A trimmed one (:func:`spellable`,
+:meth:`GPT2Tokenizer.trimmed`) keeps a corpus's tokens, the specials, the 256 bytes and the
+tokens GPT-2 merges the kept ones from, so it still encodes every string, and exactly as
+GPT-2 does wherever GPT-2's tokens are all kept.
 """
 
 from __future__ import annotations
