@@ -44,29 +44,41 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class SavedRuns:
-    """``run_once``, remembered: a run whose config was saved before is not run again."""
+    """``run_once``, remembered: a run whose config was saved before is not run again.
+
+    Runs are read from the ``runs`` of every file; a learning-rate check's runs, which a
+    finished file keeps in ``learning_rate_check`` with their validation scores only, serve
+    the check alone (``validation_only``)."""
 
     def __init__(self, path: Path, others: list[Path]) -> None:
-        self.path, self.records = path, []
-        for source in (path, *others):
-            saved = json.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
+        self.path, self.records, self.checks = path, [], []
+        saved = [
+            json.loads(p.read_text(encoding="utf-8")) if p.exists() else {} for p in (path, *others)
+        ]
+        for source, record in zip((path, *others), saved, strict=True):
             before = len(self.records)
-            for record in saved.get("runs", []):
-                if self._find(record["config"]) is None:
-                    self.records.append(record)
+            for run in record.get("runs", []):
+                if _find(self.records, run["config"]) is None:
+                    self.records.append(run)
             print(f"{source}: reusing {len(self.records) - before} finished runs")
+        for record in saved:
+            for check in record.get("learning_rate_check", []):
+                if _find(self.records + self.checks, check["config"]) is None:
+                    self.checks.append(check)
 
-    def _find(self, config: dict) -> dict | None:
-        return next((record for record in self.records if record["config"] == config), None)
-
-    def __call__(self, data, config: FinetuneConfig) -> dict:
-        saved = self._find(dataclasses.asdict(config))
+    def __call__(self, data, config: FinetuneConfig, validation_only: bool = False) -> dict:
+        wanted = dataclasses.asdict(config)
+        saved = _find(self.records + (self.checks if validation_only else []), wanted)
         if saved is not None:
             return saved
         record = run_once(data, config)
         self.records.append(record)
         write_json(self.path, {"runs": self.records})
         return record
+
+
+def _find(records: list[dict], config: dict) -> dict | None:
+    return next((record for record in records if record["config"] == config), None)
 
 
 def choose_learning_rates(
@@ -79,7 +91,9 @@ def choose_learning_rates(
     for row, config in configs.items():
         scores = {}
         for rate in rates:
-            record = run(data, dataclasses.replace(config, learning_rate=rate, seed=0))
+            record = run(
+                data, dataclasses.replace(config, learning_rate=rate, seed=0), validation_only=True
+            )
             scores[rate] = record["validation"]["mcc"]
             print(f"{row}, learning rate {rate:g}: validation MCC {scores[rate]:.3f}", flush=True)
             checks.append(

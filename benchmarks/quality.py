@@ -9,6 +9,12 @@ model gets the same compute. Their minutes are measured as the process's CPU tim
 by the cores (what wall minutes are when training has the machine to itself), because a
 benchmark on a shared machine gets only part of it.
 
+The recipes (issue 17) are the lesson preset trained in full here, each with the lesson's
+training settings but for what ``RECIPES`` changes, chapter 3's own recipe among them, so that a
+candidate is measured beside the current recipe in one run on one machine state. Their minutes
+are wall minutes (the benchmark should have the machine to itself), CPU minutes beside them;
+the goal they are held to is ``GOAL_BITS`` within ``GOAL_MINUTES``.
+
 nanoGPT's character-level references are figures quoted in issue 7, not measured here.
 """
 
@@ -27,7 +33,7 @@ from pathlib import Path
 import keras
 
 from benchmarks.flops import training_flops_per_token
-from gpt_lesson.config import PRESETS, TRAINING, GPTConfig
+from gpt_lesson.config import PRESETS, TRAINING, GPTConfig, TrainConfig
 from gpt_lesson.tokenizer import GPT2Tokenizer, load_gpt2_tokenizer
 from gpt_lesson.train import LMData, load_shakespeare, pretrain
 
@@ -41,6 +47,11 @@ ALTERNATIVES = {
         PRESETS["lesson"], hidden_dim=128, num_heads=4, intermediate_dim=512
     ),
 }
+RECIPES = {
+    "lesson recipe (chapter 3): 5 epochs": TRAINING["lesson"],
+    "candidate: 7 epochs": dataclasses.replace(TRAINING["lesson"], epochs=7),
+}
+GOAL_BITS, GOAL_MINUTES = 2.20, 15.0  # issue 17: at most 2.20 bits/char within 15 minutes
 # Quoted from issue 7 (nanoGPT's shakespeare_char), not measured here: (minutes, bits/char).
 NANOGPT_REFERENCES = {
     "nanoGPT char, 2 min on this machine (quoted)": 2.72,
@@ -107,6 +118,33 @@ class CurveLog(keras.callbacks.Callback):
         )
 
 
+def train_recipe(
+    train: TrainConfig, data: LMData, tokenizer: GPT2Tokenizer, quick: bool
+) -> list[dict[str, float]]:
+    """Pre-train the lesson preset with ``train`` (10 steps an epoch when ``quick``)."""
+    if quick:
+        train = dataclasses.replace(train, max_steps_per_epoch=10, warmup_steps=5)
+    log = CurveLog()
+    with tempfile.TemporaryDirectory() as scratch:
+        pretrain(PRESETS["lesson"], train, data, tokenizer, scratch, verbose=0, callbacks=[log])
+    return log.points
+
+
+def recipe_summary(train: TrainConfig, points: list[dict[str, float]]) -> dict[str, object]:
+    """What a recipe reached, and whether it met the goal within the goal's minutes."""
+    in_time = [p for p in points if p["wall minutes"] <= GOAL_MINUTES]
+    best = min(in_time or points, key=lambda point: point["val_bits_per_char"])
+    return {
+        "epochs": train.epochs,
+        "final val bits/char": round(points[-1]["val_bits_per_char"], 4),
+        "wall minutes": round(points[-1]["wall minutes"], 2),
+        "CPU minutes per core": round(points[-1]["minutes"], 2),
+        f"best within {GOAL_MINUTES:g} min": round(best["val_bits_per_char"], 4),
+        "at epoch": points.index(best) + 1,
+        f"goal {GOAL_BITS} met": bool(in_time) and best["val_bits_per_char"] <= GOAL_BITS,
+    }
+
+
 def train_alternative(
     config: GPTConfig, steps: int, data: LMData, tokenizer: GPT2Tokenizer, folder: str | Path
 ) -> list[dict[str, float]]:
@@ -132,7 +170,8 @@ def matched_steps(config: GPTConfig, lesson: GPTConfig, rate: float, minutes: fl
 
 
 def run(quick: bool) -> dict[str, object]:
-    """The lesson curve and each alternative's, trained for 3 minutes' compute (0.3 quick)."""
+    """The stored lesson curve, each alternative's (3 minutes' compute; 0.3 quick) and each
+    recipe's, trained in full (10 steps an epoch quick)."""
     budget = 0.3 if quick else 3.0
     folder = stored_lesson_run()
     curve = lesson_curve(folder)
@@ -146,6 +185,11 @@ def run(quick: bool) -> dict[str, object]:
         steps_of[name] = matched_steps(config, lesson, rate, budget)
         with tempfile.TemporaryDirectory() as scratch:
             curves[name] = train_alternative(config, steps_of[name], data, tokenizer, scratch)
+    recipes = {}
+    for name, train in RECIPES.items():
+        points = train_recipe(train, data, tokenizer, quick)
+        curves[f"{name} (wall minutes)"] = [{**p, "minutes": p["wall minutes"]} for p in points]
+        recipes[name] = recipe_summary(train, points)
     rows = [
         {
             "model": name,
@@ -157,6 +201,8 @@ def run(quick: bool) -> dict[str, object]:
     return {
         "rows": rows,
         "curves": curves,
+        "recipes": recipes,
+        "recipe settings": {name: dataclasses.asdict(train) for name, train in RECIPES.items()},
         "alternatives": {name: dataclasses.asdict(c) for name, c in ALTERNATIVES.items()},
         "alternative steps": steps_of,
         "budget minutes": budget,

@@ -28,3 +28,24 @@ def test_saved_runs_reuse_what_any_partial_file_holds_and_save_each_new_run(tmp_
     assert [r["config"]["seed"] for r in saved] == [0, 1]
     again = cola_ablation.SavedRuns(partial, [])  # a restart: nothing is run again
     assert again(None, FinetuneConfig(seed=1))["minutes"] == 1.0 and len(calls) == 1
+
+
+def test_a_finished_files_learning_rate_check_serves_the_check_but_never_a_full_run(
+    tmp_path, monkeypatch
+):
+    chosen, other_rate = FinetuneConfig(seed=0), FinetuneConfig(seed=0, learning_rate=1e-3)
+    finished = tmp_path / "finished.json"  # a finished file: checks keep validation only
+    full = {"config": dataclasses.asdict(chosen), "minutes": 3.0, "dev": {"mcc": 0.1}}
+    check = {"config": dataclasses.asdict(other_rate), "minutes": 2.0, "validation": {"mcc": 0}}
+    finished.write_text(json.dumps({"runs": [full], "learning_rate_check": [check]}))
+    calls = []
+
+    def run_once(data, config):
+        calls.append(config)
+        return {"config": dataclasses.asdict(config), "minutes": 1.0}
+
+    monkeypatch.setattr(cola_ablation, "run_once", run_once)
+    run = cola_ablation.SavedRuns(tmp_path / "out.partial.json", [finished])
+    assert run(None, other_rate, validation_only=True)["minutes"] == 2.0 and not calls
+    assert run(None, chosen, validation_only=True)["minutes"] == 3.0 and not calls
+    assert run(None, other_rate)["minutes"] == 1.0 and len(calls) == 1  # a full run is run

@@ -54,14 +54,14 @@ QUOTED: dict[str, dict[str, str]] = {
     "03_pretraining": {
         "24": "benchmarks/results/chapters-quick.json: this chapter's time",
         "9.0": "benchmarks/results/chapters-default.json: this chapter's minutes",
-        "11,709": "benchmarks/results/lesson-run/run.json: that run's vocabulary",
-        "2.256": "benchmarks/results/lesson-run/summary.json: that run's bits per character",
+        "11,709": "benchmarks/results/lesson-run-corpus-ids/run.json: that run's vocabulary",
+        "2.256": "benchmarks/results/lesson-run-corpus-ids/summary.json: that run's bits per character",
         "10.825": "a definition: ln 50,260 = 10.8249",
         "1.4697": "nanoGPT's README: the validation loss of its A100 character model",
         "2,000": "the paper, section 4.1: warmup over the first 2,000 updates",
         "300,000": "notebooks/01_tokenization.ipynb: the training split's tokens",
         "576": "a definition: a 64-token prompt and 512 new tokens",
-        "12.5": "benchmarks/results/lesson-run/summary.json: that run's minutes",
+        "12.5": "benchmarks/results/lesson-run-corpus-ids/summary.json: that run's minutes",
     },
     "04_stuck_accuracy": {
         "6.9": "benchmarks/results/chapters-default.json: this chapter's minutes",
