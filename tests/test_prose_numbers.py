@@ -55,7 +55,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "24": "benchmarks/results/chapters-quick.json: this chapter's time",
         "9.0": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "11,709": "benchmarks/results/lesson-run-corpus-ids/run.json: that run's vocabulary",
-        "2.256": "benchmarks/results/lesson-run-corpus-ids/summary.json: that run's bits per character",
+        "2.256": "benchmarks/results/lesson-run-corpus-ids/summary.json: its bits per char",
         "10.825": "a definition: ln 50,260 = 10.8249",
         "1.4697": "nanoGPT's README: the validation loss of its A100 character model",
         "2,000": "the paper, section 4.1: warmup over the first 2,000 updates",
