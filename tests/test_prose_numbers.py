@@ -70,7 +70,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "262": "GPT-2's encoder.json: the id of ' the'",
     },
     "05_finetuning_cola": {
-        "1.7": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "2.2": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "2.0": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "1.1": "CoLA's version (nyu-mll.github.io/CoLA)",
         "23": "CoLA's README: sentences from 23 linguistics publications",
