@@ -27,7 +27,7 @@ from gpt_lesson.classifier import as_text_classifier, extend_checkpoint
 from gpt_lesson.config import TRAINING, current_profile, get_preset
 from gpt_lesson.data import LabelledSentences, read_cola
 from gpt_lesson.finetune import FinetuneConfig, evaluate, finetune
-from gpt_lesson.intervals import welch_difference
+from gpt_lesson.intervals import Difference, welch_difference
 from gpt_lesson.objectives import matthews_correlation
 from gpt_lesson.tokenizer import GPT2Tokenizer
 from gpt_lesson.train import load_shakespeare, pretrain
@@ -297,16 +297,28 @@ PAPER_EFFECTS = {
 }
 
 
+def runs_of(runs: list[dict], row: str) -> list[dict]:
+    """The runs of the ablation row whose name starts with ``row`` (e.g. ``"(c)"``)."""
+    return [run for run in runs if run["row"].startswith(row)]
+
+
+def mcc_difference(
+    runs: list[dict], baseline: list[dict], split: str = "dev", level: float = 0.95
+) -> Difference:
+    """Welch's ``level`` interval for the mean MCC on ``split`` of ``runs`` minus ``baseline``'s."""
+    return welch_difference(
+        [run[split]["mcc"] for run in runs], [run[split]["mcc"] for run in baseline], level
+    )
+
+
 def compare_with_paper(runs: list[dict], split: str = "dev", level: float = 0.95) -> list[dict]:
     """Each effect of ``PAPER_EFFECTS`` in our runs: the difference of the two rows' mean
     MCC over seeds, its standard error and Welch's ``level`` interval, and whether the
     interval decides the sign and the sign agrees with the paper's."""
     comparisons = []
     for effect, (with_it, without_it, paper) in PAPER_EFFECTS.items():
-        first, second = (
-            [r[split]["mcc"] for r in runs if r["row"] == row] for row in (with_it, without_it)
-        )
-        difference = welch_difference(first, second, level)
+        first, second = runs_of(runs, with_it), runs_of(runs, without_it)
+        difference = mcc_difference(first, second, split, level)
         comparisons.append(
             {
                 "effect": effect,

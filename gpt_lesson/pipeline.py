@@ -117,6 +117,38 @@ def lm_windows(
     return prefetched(dataset.batch(batch_size))
 
 
+def shifted_lm_windows(
+    ids: np.ndarray, sequence_length: int, batch_size: int, pad_id: int, seed: int = 0
+) -> tf.data.Dataset:
+    """Endless training batches: pass after pass over ``ids``, each cut at a new place.
+
+    Pass p rotates the ids left by an offset in [0, sequence_length) before cutting them into
+    ``lm_windows``' windows, and visits the windows in a new order. Offset and order are drawn
+    from (``seed``, p), so the stream is the same on every run and a resumed run skips exactly
+    the batches it used. A pass has as many windows as ``lm_windows`` makes, so an epoch of
+    ``steps_per_epoch`` batches is one pass; every token is a label once per pass but one (the
+    first after the cut), and one label per pass crosses the seam from the text's end to its
+    start.
+    """
+    if len(ids) < 2:
+        raise ValueError(f"Need at least 2 tokens to make one (input, label) pair, got {len(ids)}.")
+    length = sequence_length
+    num_windows = -(-(len(ids) - 1) // length)  # ceil
+    text = tf.constant(ids, dtype=tf.int32)
+    padding = tf.fill([num_windows * length + 1 - len(ids)], tf.constant(pad_id, tf.int32))
+
+    def one_pass(number: tf.Tensor) -> tf.data.Dataset:
+        seeds = tf.random.experimental.stateless_split(tf.stack([seed, number]), num=2)
+        offset = tf.random.stateless_uniform([], seeds[0], maxval=length, dtype=tf.int32)
+        cut = tf.concat([tf.roll(text, -offset, axis=0), padding], axis=0)
+        order = tf.random.experimental.stateless_shuffle(tf.range(num_windows), seeds[1])
+        inputs = tf.gather(tf.reshape(cut[:-1], [num_windows, length]), order)
+        labels = tf.gather(tf.reshape(cut[1:], [num_windows, length]), order)
+        return tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(batch_size)
+
+    return prefetched(tf.data.Dataset.counter().flat_map(one_pass))
+
+
 def prefetched(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """``dataset`` preparing its next batch while a step runs, with ``tf.data``'s autotuner off.
 

@@ -199,6 +199,15 @@ def grid(plan: Plan) -> list[Run]:
     return runs
 
 
+def first_of_each_group(runs: list[Run]) -> list[Run]:
+    """The first run of each group: every kind of run the grid has, once (a check of the
+    grid's code far cheaper than the grid, whose runs cost seconds of tracing each)."""
+    firsts: dict[str, Run] = {}
+    for run in runs:
+        firsts.setdefault(run.group, run)
+    return list(firsts.values())
+
+
 def probe_steps(steps: int) -> tuple[int, ...]:
     """Where the layer probe measures: densely at the start, where collapse happens."""
     marks = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1500, 2000, 2500)

@@ -320,6 +320,10 @@ def pretrain(
         pad = int(vocabulary.compact(np.array([pad]))[0])
 
     def make_train_set() -> tf.data.Dataset:
+        if train.shift_windows:
+            return pipeline.shifted_lm_windows(
+                train_ids, config.sequence_length, train.batch_size, pad, seed=train.seed
+            )
         return pipeline.lm_windows(
             train_ids, config.sequence_length, train.batch_size, pad, shuffle=True, seed=train.seed
         ).repeat()

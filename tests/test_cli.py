@@ -26,7 +26,7 @@ def run_cli(*args: str) -> str:
     return result.stdout
 
 
-def test_pretrain_then_generate(tmp_path):
+def test_pretrain_generate_finetune_and_classify(tmp_path):
     run = tmp_path / "run"
     output = run_cli("pretrain", "--preset", "quick", "--out", str(run), "--epochs", "1")
     summary = json.loads(output[output.index("{") :])
@@ -51,7 +51,14 @@ def test_pretrain_then_generate(tmp_path):
     assert "\n\n日本語 😀, Hello computer" in text  # the second prompt's continuation
 
     tuned = tmp_path / "cola"
-    run_cli("finetune", "--checkpoint", str(run), "--max-steps", "3", "--out", str(tuned))
+    output = run_cli(
+        "finetune", "--task", "cola", "--checkpoint", str(run), "--max-steps", "3",
+        "--learning-rate", "1e-3", "--out", str(tuned),
+    )  # fmt: skip
+    assert "dev                MCC" in output
+    summary = json.loads(output[output.index("{\n") :])
+    assert summary["steps"] == 3 and -1.0 <= summary["dev"]["mcc"] <= 1.0
+    assert sum(map(sum, summary["dev"]["confusion"])) == 527
     sentences = tmp_path / "sentences.txt"
     sentences.write_text("The book was read by Mary.\nBook the Mary.\n", encoding="utf-8")
     lines = run_cli("classify", "--checkpoint", str(tuned), "--file", str(sentences)).splitlines()

@@ -1,10 +1,5 @@
 """CoLA: the reader, the validation split, the encoding for a checkpoint, the baselines
-and the command line (which pre-trains a quick checkpoint when there is none)."""
-
-import json
-import os
-import subprocess
-import sys
+and a missing checkpoint, pre-trained first (the command line: tests/test_cli.py)."""
 
 import keras
 import numpy as np
@@ -12,7 +7,7 @@ import pytest
 
 from gpt_lesson import cola
 from gpt_lesson.checkpoints import Checkpoint
-from gpt_lesson.config import GPTConfig
+from gpt_lesson.config import PRESETS, TRAINING, GPTConfig
 from gpt_lesson.data import read_cola
 from gpt_lesson.intervals import welch_difference
 from gpt_lesson.model import build_gpt
@@ -110,20 +105,17 @@ def test_summarise_gives_mean_and_std_per_row():
     assert table[1]["dev_std"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
 
 
-def test_cli_finetunes_and_prints_mcc(tmp_path):
-    environment = {**os.environ, "GPT_LESSON_PROFILE": "quick"}
-    result = subprocess.run(
-        [sys.executable, "-m", "gpt_lesson", "finetune", "--task", "cola", "--checkpoint",
-         str(tmp_path / "pretrained"), "--max-steps", "3", "--learning-rate", "1e-3"],
-        capture_output=True, text=True, timeout=900, env=environment,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "pre-training the 'quick' preset" in result.stdout
-    assert "dev                MCC" in result.stdout
-    summary = json.loads(result.stdout[result.stdout.index("{\n") :])
-    assert summary["steps"] == 3
-    assert -1.0 <= summary["dev"]["mcc"] <= 1.0
-    assert sum(map(sum, summary["dev"]["confusion"])) == 527
+def test_a_missing_checkpoint_is_pre_trained_first_with_the_profile_s_preset(
+    tmp_path, tokenizer, monkeypatch, capsys
+):
+    monkeypatch.setenv("GPT_LESSON_PROFILE", "quick")
+    folder = tmp_path / "pretrained"
+    checkpoint = cola.pretrained_checkpoint(folder, tokenizer)
+    assert "pre-training the 'quick' preset there first" in capsys.readouterr().out
+    assert checkpoint.config.hidden_dim == PRESETS["quick"].hidden_dim
+    assert (folder / "history.csv").read_text().count("\n") == 1 + TRAINING["quick"].epochs
+    cola.pretrained_checkpoint(folder, tokenizer)  # now there is one: loaded, not trained
+    assert "pre-training" not in capsys.readouterr().out
 
 
 def test_plots_show_the_numbers_they_are_given():

@@ -69,6 +69,58 @@ def test_lm_windows_refuse_a_corpus_without_one_pair():
         pipeline.lm_windows(np.array([5], dtype=np.int32), 8, 2, pad_id=0, shuffle=False)
 
 
+def passes_of(dataset: tf.data.Dataset, steps: int, passes: int) -> list[tuple[np.ndarray, ...]]:
+    """The first ``passes`` passes of an endless stream, ``steps`` batches each."""
+    batches = list(dataset.take(steps * passes).as_numpy_iterator())
+    return [
+        tuple(
+            np.concatenate([batch[i] for batch in batches[p * steps : (p + 1) * steps]])
+            for i in (0, 1)
+        )
+        for p in range(passes)
+    ]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    length=st.integers(min_value=2, max_value=200),
+    sequence_length=st.integers(min_value=2, max_value=12),
+    batch_size=st.integers(min_value=1, max_value=5),
+)
+def test_shifted_windows_cut_each_pass_at_a_new_place_and_label_every_token_once(
+    length, sequence_length, batch_size
+):
+    ids = np.arange(1, length + 1, dtype=np.int32)
+    windows = -(-(length - 1) // sequence_length)
+    steps = -(-windows // batch_size)  # what train.steps_per_epoch counts
+    dataset = pipeline.shifted_lm_windows(ids, sequence_length, batch_size, pad_id=0, seed=1)
+    firsts = set()
+    for inputs, labels in passes_of(dataset, steps, passes=4):
+        assert inputs.shape == (windows, sequence_length)
+        real = labels != 0
+        next_token = np.where(inputs[real] == length, 1, inputs[real] + 1)  # across the seam
+        np.testing.assert_array_equal(labels[real], next_token)
+        first = int(np.setdiff1d(ids, labels[real])[0])  # the one token no label names
+        np.testing.assert_array_equal(np.sort(labels[real]), np.setdiff1d(ids, [first]))
+        firsts.add(first)
+    if length > 2 * sequence_length:
+        assert len(firsts) > 1  # the cut moves (four passes at one offset: odds below 1 in 8)
+
+
+def test_shifted_windows_are_the_same_stream_for_the_same_seed():
+    ids = np.arange(1, 16 * 10 + 2, dtype=np.int32)
+    first, again, other = (
+        passes_of(pipeline.shifted_lm_windows(ids, 16, 4, pad_id=0, seed=seed), 3, 2)
+        for seed in (3, 3, 4)
+    )
+    for (x, y), (x_again, y_again) in zip(first, again, strict=True):
+        np.testing.assert_array_equal(x, x_again)
+        np.testing.assert_array_equal(y, y_again)
+    assert not all(
+        np.array_equal(x, x_other) for (x, _), (x_other, _) in zip(first, other, strict=True)
+    )
+
+
 class CountingTokenizer:
     """Stands in for the GPT-2 tokenizer: one id per character, and counts its calls."""
 

@@ -47,6 +47,13 @@ def test_the_default_grid_holds_the_factorial_the_one_factor_rows_and_the_full_s
     assert all(run.config.hidden_dim == 512 and run.steps >= 539 for run in full)
 
 
+def test_first_of_each_group_keeps_one_run_of_every_group_in_the_grid_s_order():
+    runs = study.grid(study.PLANS["quick"])
+    firsts = study.first_of_each_group(runs)
+    assert [run.group for run in firsts] == ["factorial", "one factor", "full size"]
+    assert all(run is next(r for r in runs if r.group == run.group) for run in firsts)
+
+
 def test_one_factor_rows_change_exactly_one_thing_from_the_blog():
     for name, (recipe, config) in study.one_factor_rows(DEFAULT).items():
         changed = [k for k, v in dataclasses.asdict(recipe).items() if getattr(blog.BLOG, k) != v]
