@@ -53,7 +53,7 @@ QUOTED: dict[str, dict[str, str]] = {
     },
     "03_pretraining": {
         "27": "benchmarks/results/chapters-quick.json: this chapter's time",
-        "11.0": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "11.5": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "2.20": "issue 17: the goal, at most 2.20 bits/char within 15 minutes on 2 cores",
         "2.1905": "benchmarks/results/20261202T025626Z-quality.json: this recipe",
         "2.2592": "benchmarks/results/20261202T025626Z-quality.json: the recipe before",
