@@ -92,8 +92,8 @@ class TrainConfig:
     max_minutes: float | None = None  # stop at the first batch past this; the epoch closes
     max_steps_per_epoch: int | None = None  # cap for quick runs; None: whole corpus
     trim_vocabulary: bool = False  # output units only for the ids the corpus uses
-    # Each epoch cuts the text into windows at a new offset, so no window is seen twice
-    # (GPT-1 sampled random contiguous spans); fixed windows let a small corpus be memorised.
+    # Each epoch cuts the text into windows at a new random offset, so the windows change from
+    # epoch to epoch (GPT-1 sampled random contiguous spans); fixed cuts repeat every window.
     shift_windows: bool = True
     save_every: int = 200  # batches between saves of the resume state (and every epoch end)
 

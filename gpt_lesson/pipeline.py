@@ -127,8 +127,8 @@ def shifted_lm_windows(
     from (``seed``, p), so the stream is the same on every run and a resumed run skips exactly
     the batches it used. A pass has as many windows as ``lm_windows`` makes, so an epoch of
     ``steps_per_epoch`` batches is one pass; every token is a label once per pass but one (the
-    first after the cut), and one label per pass crosses the seam from the text's end to its
-    start.
+    first after the cut), and at most one label per pass crosses the seam from the text's end
+    to its start.
     """
     if len(ids) < 2:
         raise ValueError(f"Need at least 2 tokens to make one (input, label) pair, got {len(ids)}.")
