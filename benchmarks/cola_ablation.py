@@ -36,9 +36,11 @@ from gpt_lesson.cola import (
     run_once,
     summarise,
 )
+from gpt_lesson.data import sha256_of
 from gpt_lesson.files import write_json
 from gpt_lesson.finetune import FinetuneConfig
 from gpt_lesson.tokenizer import load_gpt2_tokenizer
+from gpt_lesson.train import last_epoch_logs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -152,6 +154,9 @@ def main() -> None:
     record = {
         "machine": describe_machine(),
         "checkpoint": args.checkpoint,
+        # Which pre-training the runs started from: the weights' sha256 and its last epoch.
+        "checkpoint_weights_sha256": sha256_of(Path(args.checkpoint) / "model.weights.h5"),
+        "checkpoint_last_epoch": last_epoch_logs(Path(args.checkpoint) / "history.csv"),
         "unseen": args.unseen,
         "learning_rate_check": checks,
         "table": table,
