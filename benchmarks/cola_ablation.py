@@ -15,7 +15,10 @@ chapter 5 shows. Every finished run is saved at once to ``<out>.partial.json``; 
 again with the same arguments, the script reuses those runs, and it removes the partial
 file when the whole file is written. ``--reuse`` adds the runs of other partial files, so
 that rows run by separate processes (``--rows a b`` and ``--rows c``, one per core) can be
-gathered by one last invocation with every row.
+gathered by one last invocation with every row. ``--reuse-rows a`` takes only row (a)'s
+runs from those files: row (a) starts from random weights, so its runs are the same for
+any checkpoint of the same architecture and vocabulary (a new checkpoint's ablation can
+keep them; chapter 5's run did, after its first rerun matched to every digit).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.machine import describe_machine
 from benchmarks.run import format_table
 from gpt_lesson.cola import (
+    ABLATION_ROWS,
     ablation_configs,
     prepare_cola,
     pretrained_checkpoint,
@@ -52,21 +57,25 @@ class SavedRuns:
     finished file keeps in ``learning_rate_check`` with their validation scores only, serve
     the check alone (``validation_only``)."""
 
-    def __init__(self, path: Path, others: list[Path]) -> None:
+    def __init__(self, path: Path, others: list[Path], rows: str = "abc") -> None:
         self.path, self.records, self.checks = path, [], []
-        saved = [
-            json.loads(p.read_text(encoding="utf-8")) if p.exists() else {} for p in (path, *others)
-        ]
-        for source, record in zip((path, *others), saved, strict=True):
-            before = len(self.records)
-            for run in record.get("runs", []):
-                if _find(self.records, run["config"]) is None:
-                    self.records.append(run)
-            print(f"{source}: reusing {len(self.records) - before} finished runs")
-        for record in saved:
-            for check in record.get("learning_rate_check", []):
-                if _find(self.records + self.checks, check["config"]) is None:
-                    self.checks.append(check)
+        self._add(path, lambda config: True)
+        for other in others:
+            self._add(other, lambda config: _row_of(config) in rows)
+
+    def _add(self, source: Path, wanted: Callable[[dict], bool]) -> None:
+        saved = json.loads(source.read_text(encoding="utf-8")) if source.exists() else {}
+        before = len(self.records)
+        for run in saved.get("runs", []):
+            if wanted(run["config"]) and _find(self.records, run["config"]) is None:
+                self.records.append(run)
+        print(f"{source}: reusing {len(self.records) - before} finished runs")
+        for check in saved.get("learning_rate_check", []):
+            if (
+                wanted(check["config"])
+                and _find(self.records + self.checks, check["config"]) is None
+            ):
+                self.checks.append(check)
 
     def __call__(self, data, config: FinetuneConfig, validation_only: bool = False) -> dict:
         wanted = dataclasses.asdict(config)
@@ -81,6 +90,15 @@ class SavedRuns:
 
 def _find(records: list[dict], config: dict) -> dict | None:
     return next((record for record in records if record["config"] == config), None)
+
+
+def _row_of(config: dict) -> str:
+    """The letter of the ablation row a run's config belongs to ("a", "b" or "c")."""
+    return next(
+        row[1]
+        for row, changes in ABLATION_ROWS.items()
+        if all(config[key] == value for key, value in changes.items())
+    )
 
 
 def choose_learning_rates(
@@ -124,6 +142,14 @@ def main() -> None:
     parser.add_argument(
         "--reuse", type=Path, nargs="*", default=[], help="runs saved by other invocations"
     )
+    parser.add_argument(
+        "--reuse-rows",
+        choices="abc",
+        nargs="+",
+        default=list("abc"),
+        help="take only these rows' runs from the --reuse files (row a, which does not read "
+        "the checkpoint's weights, carries over to a new checkpoint of the same vocabulary)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.checkpoint, args.max_steps = "runs/chapter3-quick", args.max_steps or 10
@@ -132,7 +158,7 @@ def main() -> None:
 
     start = time.monotonic()
     partial = args.out.with_name(f"{args.out.stem}.partial.json")
-    run = SavedRuns(partial, args.reuse)
+    run = SavedRuns(partial, args.reuse, "".join(args.reuse_rows))
     tokenizer = load_gpt2_tokenizer()
     checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
     data = prepare_cola(checkpoint, tokenizer, unseen=args.unseen)
@@ -164,6 +190,7 @@ def main() -> None:
         # With --reuse, total_minutes is this gathering invocation's time only; the runs'
         # own minutes (run_minutes, their sum) say what the ablation cost.
         "reused": [path.name for path in args.reuse],
+        "reused_rows": args.reuse_rows,
         "total_minutes": (time.monotonic() - start) / 60.0,
         "run_minutes": sum(r["minutes"] for r in run.records),
     }
