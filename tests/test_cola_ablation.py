@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 from benchmarks import cola_ablation
+from gpt_lesson.cola import ablation_configs
 from gpt_lesson.finetune import FinetuneConfig
 
 
@@ -49,3 +50,21 @@ def test_a_finished_files_learning_rate_check_serves_the_check_but_never_a_full_
     assert run(None, other_rate, validation_only=True)["minutes"] == 2.0 and not calls
     assert run(None, chosen, validation_only=True)["minutes"] == 3.0 and not calls
     assert run(None, other_rate)["minutes"] == 1.0 and len(calls) == 1  # a full run is run
+
+
+def test_reused_rows_take_only_those_rows_runs_from_other_files(tmp_path, monkeypatch):
+    rows = ablation_configs(FinetuneConfig(seed=0))
+    row_a, row_c = rows["(a) no pre-training, λ = 0.5"], rows["(c) pre-trained, λ = 0.5"]
+    other = tmp_path / "other_checkpoint.json"
+    saved = [{"config": dataclasses.asdict(config), "minutes": 3.0} for config in (row_a, row_c)]
+    other.write_text(json.dumps({"runs": saved}))
+    calls = []
+
+    def run_once(data, config):
+        calls.append(config)
+        return {"config": dataclasses.asdict(config), "minutes": 1.0}
+
+    monkeypatch.setattr(cola_ablation, "run_once", run_once)
+    run = cola_ablation.SavedRuns(tmp_path / "out.partial.json", [other], rows="a")
+    assert run(None, row_a)["minutes"] == 3.0 and not calls  # row (a): reused
+    assert run(None, row_c)["minutes"] == 1.0 and calls == [row_c]  # row (c): run again
