@@ -1,5 +1,5 @@
 """The benchmarks' arithmetic (never their timings): FLOPs per token, MFU, the estimates and
-the parsing of pytest's durations."""
+the parsing of pytest's durations and of the CPU's description."""
 
 import math
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks import estimate, flops
+from benchmarks.machine import cpu_info
 from benchmarks.suite import seconds_per_file
 from gpt_lesson.config import PRESETS
 from gpt_lesson.model import build_gpt, parameter_count
@@ -113,3 +114,19 @@ def test_step_clock_counts_from_the_first_step_to_the_last():
     callbacks = [SlowSetUpAndSteps(), clock]
     model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, verbose=0, callbacks=callbacks)
     assert 0.4 <= clock.seconds < 3.0  # four steps of at least 0.1 s, without the set-up
+
+
+def test_cpu_info_reads_the_first_processor_only(tmp_path):
+    """/proc/cpuinfo repeats a block per processor; the first is read, split at the first
+    colon; a missing file gives nothing rather than an error."""
+    cpuinfo = tmp_path / "cpuinfo"
+    first = "processor\t: 0\ncpu family\t: 23\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma\n"
+    cpuinfo.write_text(first + "\nprocessor\t: 1\ncpu family\t: 25\n", encoding="utf-8")
+    info = cpu_info(cpuinfo)
+    assert info == {
+        "processor": "0",
+        "cpu family": "23",
+        "model name": "AMD EPYC",
+        "flags": "fpu avx2 fma",
+    }
+    assert cpu_info(tmp_path / "missing") == {}
