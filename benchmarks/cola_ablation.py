@@ -17,8 +17,8 @@ file when the whole file is written. ``--reuse`` adds the runs of other partial 
 that rows run by separate processes (``--rows a b`` and ``--rows c``, one per core) can be
 gathered by one last invocation with every row. ``--reuse-rows a`` takes only row (a)'s
 runs from those files: row (a) starts from random weights, so its runs are the same for
-any checkpoint of the same architecture and vocabulary (a new checkpoint's ablation can
-keep them; chapter 5's run did, after its first rerun matched to every digit).
+any checkpoint of the same architecture and vocabulary, and a new checkpoint's ablation
+can keep them (``tests/test_finetune.py`` checks that its start ignores the weights).
 """
 
 from __future__ import annotations

@@ -12,7 +12,13 @@ from gpt_lesson.batches import Encoded, classification_dataset
 from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.classifier import build_classifier, extend_checkpoint
 from gpt_lesson.config import GPTConfig
-from gpt_lesson.finetune import FinetuneConfig, WarmupLinearDecay, evaluate, finetune
+from gpt_lesson.finetune import (
+    FinetuneConfig,
+    WarmupLinearDecay,
+    evaluate,
+    finetune,
+    starting_model,
+)
 from gpt_lesson.model import build_gpt
 from gpt_lesson.objectives import (
     MaskedLMLoss,
@@ -105,6 +111,27 @@ def small_checkpoint():
     keras.utils.set_random_seed(0)
     vocabulary = Vocabulary((3, 7, 9, 11, 20, 30, 40, 50, SPECIAL.pad, S, E, 50_300))
     return Checkpoint(build_gpt(TINY), TINY, vocabulary)
+
+
+def test_row_a_starts_from_the_same_random_weights_whatever_the_checkpoint_learned(
+    small_checkpoint,
+):
+    """pretrained=False reads only the checkpoint's config: two checkpoints of one
+    architecture but other weights give row (a) the same start, so its runs carry over from
+    one checkpoint's ablation to the next (cola_ablation --reuse-rows a)."""
+    keras.utils.set_random_seed(1)
+    other = Checkpoint(build_gpt(TINY), TINY, small_checkpoint.vocabulary)
+    starts = {}
+    for pretrained in (False, True):
+        config = FinetuneConfig(pretrained=pretrained)
+        for name, checkpoint in (("small", small_checkpoint), ("other", other)):
+            keras.utils.set_random_seed(config.seed)  # as finetune does
+            starts[pretrained, name] = starting_model(checkpoint, config).get_weights()
+    for a, b in zip(starts[False, "small"], starts[False, "other"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    for learned, copied in zip(other.model.get_weights(), starts[True, "other"], strict=True):
+        np.testing.assert_array_equal(learned, copied)
+    assert not np.array_equal(starts[True, "small"][0], starts[True, "other"][0])
 
 
 def test_extend_checkpoint_keeps_old_rows_and_draws_new_ones(small_checkpoint):
