@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     train.add_argument("--preset", choices=sorted(PRESETS), default="lesson")
     train.add_argument("--out", help="run folder (default: runs/PRESET); an existing run resumes")
     train.add_argument("--epochs", type=int, help="override the preset's number of epochs")
-    train.add_argument("--minutes", type=float, help="stop after the epoch that passes this")
+    train.add_argument(
+        "--minutes",
+        type=float,
+        help="stop at the first step past this many minutes (its epoch still validates and saves)",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument(
         "--strategy",
