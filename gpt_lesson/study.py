@@ -352,24 +352,26 @@ def describe(record: dict) -> dict:
 
 
 def fate(summary: dict) -> tuple[str, int | None]:
-    """How a run met the plateau: words with ``{}`` where its step goes, and that step."""
+    """How a run met the plateau: words with ``{}`` where its step goes, and that step.
+
+    The words are short, for a table's column: "stuck" is on the plateau and never off it.
+    """
     reached, left = summary["reaches plateau"], summary["leaves plateau"]
     if left is not None:
-        words = "left it at {}" if reached is not None else "never on it, below it from {}"
+        words = "left at {}" if reached is not None else "never on, below from {}"
         return words + (", back on it at the end" if summary["ends on plateau"] else ""), left
     if reached is None:
         return "still above it", None
-    return "on it from {}, never left", reached
+    return "stuck from {}", reached
 
 
 def fates(records: list[dict]) -> str:
     """The seeds' fates in words, said once where they agree, with the steps in seed order."""
     told = [fate(describe(record)) for record in records]
     if len({words for words, _ in told}) == 1:
-        steps = [str(step) for _, step in told if step is not None]
-        return told[0][0].format(f"step{'s' * (len(steps) > 1)} {', '.join(steps)}")
+        return told[0][0].format(", ".join(str(step) for _, step in told if step is not None))
     return "; ".join(
-        f"seed {record['seed']}: " + words.format(f"step {step}")
+        f"seed {record['seed']}: " + words.format(step)
         for record, (words, step) in zip(records, told, strict=True)
     )
 

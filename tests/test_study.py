@@ -131,9 +131,8 @@ def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
     assert stuck["reaches plateau"] == 49 and stuck["leaves plateau"] is None
     assert stuck["below H"] == pytest.approx(0.0) and stuck["over majority"] == pytest.approx(0.0)
     assert stuck["ends on plateau"]
-    learning = study.describe(
-        record([8.0] * 30 + [4.0] * 100 + [3.0] * 200)
-    )  # 50-step mean < 3.9 at 135
+    # the 50-step mean falls below 3.9 at step 135
+    learning = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200))
     assert learning["leaves plateau"] == 135 and learning["below H"] == pytest.approx(1.0)
     assert not learning["ends on plateau"]
     relapsed = study.describe(record([8.0] * 30 + [4.0] * 100 + [3.0] * 200 + [4.0] * 200))
@@ -143,11 +142,11 @@ def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
         return {**record(loss), "seed": seed}
 
     stuck_runs = [seeded(0, [8.0] * 30 + [4.0] * 300), seeded(1, [8.0] * 40 + [4.0] * 300)]
-    assert study.fates(stuck_runs) == "on it from steps 49, 59, never left"
-    assert study.fates(stuck_runs[:1]) == "on it from step 49, never left"
+    assert study.fates(stuck_runs) == "stuck from 49, 59"
+    assert study.fates(stuck_runs[:1]) == "stuck from 49"
     mixed = [stuck_runs[0], seeded(1, [8.0] * 30 + [4.0] * 100 + [3.0] * 200 + [4.0] * 200)]
     assert study.fates(mixed) == (
-        "seed 0: on it from step 49, never left; seed 1: left it at step 135, back on it at the end"
+        "seed 0: stuck from 49; seed 1: left at 135, back on it at the end"
     )
     assert study.fates([seeded(0, [8.0] * 300)]) == "still above it"
 
