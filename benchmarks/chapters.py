@@ -14,7 +14,8 @@ With ``--in-place`` the executed notebook replaces the stored one, without the s
 messages TensorFlow 2.21 prints from C++ before its logging starts: no setting silences
 them (``TF_CPP_MIN_LOG_LEVEL`` included), they carry process ids and clock times, and they
 would otherwise be in every downloaded notebook. tqdm's notice about missing widgets goes
-the same way.
+the same way. Neighbouring prints of a cell are joined into one output, which the book
+draws as one box.
 """
 
 from __future__ import annotations
@@ -61,6 +62,30 @@ def strip_startup_noise(notebook: nbformat.NotebookNode) -> None:
         cell.outputs = kept
 
 
+def merge_adjacent_streams(notebook: nbformat.NotebookNode) -> None:
+    """Join each run of stream outputs of one name (stdout or stderr) into one output.
+
+    The kernel sends a long cell's prints in several messages, and the book draws each as a
+    box of its own; only neighbours are joined, so the order against figures and tables is
+    kept (nbclient's ``coalesce_streams`` would move later prints above them)."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        merged: list = []
+        for output in cell.outputs:
+            previous = merged[-1] if merged else None
+            if (
+                output.get("output_type") == "stream"
+                and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")
+            ):
+                previous["text"] += output["text"]
+            else:
+                merged.append(output)
+        cell.outputs = merged
+
+
 def execute(path: Path, in_place: bool) -> float:
     """Run ``path`` top to bottom; return its wall-clock seconds."""
     notebook = nbformat.read(path, as_version=4)
@@ -72,6 +97,7 @@ def execute(path: Path, in_place: bool) -> float:
     seconds = time.monotonic() - start
     if in_place:
         strip_startup_noise(notebook)
+        merge_adjacent_streams(notebook)
         nbformat.write(notebook, path)
     return seconds
 

@@ -15,6 +15,7 @@ The build is from the repository root so that the chapters are the notebooks in
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -305,6 +306,39 @@ def test_stored_outputs_hold_no_start_up_messages(notebook):
         if output.get("name") == "stderr" and chapters.NOISE.search(output["text"])
     ]
     assert not noisy, f"{notebook.name}: cells {noisy} store start-up messages"
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_stored_prints_are_one_output_per_run_of_prints(notebook):
+    """``make notebooks`` joins neighbouring stream outputs of one name, so the book draws a
+    cell's consecutive prints as one box, not one box per kernel message."""
+    stored = nbformat.read(notebook, as_version=4)
+    split = [
+        index
+        for index, cell in enumerate(stored.cells)
+        for first, second in itertools.pairwise(cell.get("outputs", []))
+        if first.get("output_type") == second.get("output_type") == "stream"
+        and first.get("name") == second.get("name")
+    ]
+    assert not split, f"{notebook.name}: cells {split} store one print in several outputs"
+
+
+def test_merging_streams_keeps_their_order_against_other_outputs():
+    def stream(text: str, name: str = "stdout") -> dict:
+        return nbformat.v4.new_output("stream", name=name, text=text)
+
+    figure = nbformat.v4.new_output("display_data", data={"text/plain": "<Figure>"})
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")])
+    notebook.cells[0].outputs = [
+        stream("a\n"), stream("b\n"), stream("warn\n", "stderr"), stream("c\n"), figure,
+        stream("d\n"), stream("e\n"),
+    ]  # fmt: skip
+    chapters.merge_adjacent_streams(notebook)
+    kept = [(o.get("name"), o.get("text")) for o in notebook.cells[0].outputs]
+    assert kept == [
+        ("stdout", "a\nb\n"), ("stderr", "warn\n"), ("stdout", "c\n"), (None, None),
+        ("stdout", "d\ne\n"),
+    ]  # fmt: skip
 
 
 def test_presets_appendix_shows_what_the_code_computes(book):
