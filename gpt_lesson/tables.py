@@ -26,7 +26,7 @@ class Table:
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, object]]) -> Table:
-        """Dicts with the same keys as rows under those keys; integers get thousands commas."""
+        """Dicts with the same keys as rows under those keys, formatted by ``_formatted``."""
         header = list(records[0])
         return cls(header, [[_formatted(record[key]) for key in header] for record in records])
 
@@ -61,6 +61,9 @@ def _html_cell(cell: object) -> str:
 
 
 def _formatted(value: object) -> str:
+    """Integers with thousands commas; a list or tuple (a load average) without brackets."""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(_formatted, value))
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 

@@ -40,7 +40,7 @@ NUMBER = re.compile(
 # number; any other source names a publication or a definition.
 QUOTED: dict[str, dict[str, str]] = {
     "01_tokenization": {
-        "21": "benchmarks/results/chapters-default.json: this chapter's time",
+        "16": "benchmarks/results/chapters-default.json: this chapter's time",
         "22": "benchmarks/results/chapters-quick.json: this chapter's time",
         "256": "a definition: the values one byte can take",
         "50256": "GPT-2's encoder.json: the id of <|endoftext|>",
@@ -48,7 +48,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "3.14159": "tests/test_tokenizer.py: a hard case the tokenizer is tested on",
     },
     "02_model": {
-        "23": "benchmarks/results/chapters-default.json: this chapter's time",
+        "11": "benchmarks/results/chapters-default.json: this chapter's time",
         "14": "benchmarks/results/chapters-quick.json: this chapter's time",
     },
     "03_pretraining": {
@@ -73,7 +73,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "12.5": "benchmarks/results/lesson-run-corpus-ids/summary.json: that run's minutes",
     },
     "04_stuck_accuracy": {
-        "6.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "4.5": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "0.9": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "8": "gpt_lesson/config.py: the blog preset's 8 heads; 512 / 64 = 8 times narrower",
         "262": "GPT-2's encoder.json: the id of ' the'",

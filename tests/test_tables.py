@@ -43,10 +43,16 @@ def test_a_table_of_short_cells_is_not_wrapped():
 
 def test_records_become_rows_under_their_keys():
     table = Table.from_records(
-        [{"step": 1200, "fast": True, "name": "xla"}, {"step": 3, "fast": False, "name": "eager"}]
+        [
+            {"step": 1200, "fast": True, "name": "xla", "load": [1.16, 1.69, 1.58]},
+            {"step": 3, "fast": False, "name": "eager", "load": (2, 1500)},
+        ]
     )
-    assert list(table.header) == ["step", "fast", "name"]
-    assert [list(row) for row in table.rows] == [["1,200", "True", "xla"], ["3", "False", "eager"]]
+    assert list(table.header) == ["step", "fast", "name", "load"]
+    assert [list(row) for row in table.rows] == [
+        ["1,200", "True", "xla", "1.16, 1.69, 1.58"],
+        ["3", "False", "eager", "2, 1,500"],
+    ]
 
 
 def test_long_html_cells_may_wrap_and_short_ones_stay_on_one_line():
