@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 TEXT_WIDTH = 100  # the widest line of a table's text form (nbval and the terminal show it)
-NARROWEST = 12  # no column is wrapped narrower than this
+NARROWEST = 8  # no column is wrapped narrower than this (chapter 4 has nine columns)
 SHORT_CELL = 16  # characters: an HTML cell up to this long is never broken across lines
 
 

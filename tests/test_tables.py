@@ -36,6 +36,12 @@ def test_long_cells_wrap_so_that_no_text_line_is_wider_than_the_limit():
     assert " ".join(line[column:].strip() for line in lines[2:]) == evidence.strip()
 
 
+def test_nine_columns_of_long_cells_still_fit_the_text_width():
+    header = [f"column {i}" for i in range(9)]
+    table = Table(header, [["4.797 ± 0.001"] * 9, ["left at 1481, 1880, 2022"] * 9])
+    assert max(len(line) for line in repr(table).splitlines()) <= TEXT_WIDTH
+
+
 def test_a_table_of_short_cells_is_not_wrapped():
     table = Table(("a", "b"), [("x" * 40, "y" * 40)])
     assert len(repr(table).splitlines()) == 3
