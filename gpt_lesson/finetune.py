@@ -78,8 +78,12 @@ class FinetuneConfig:
     weight_decay: float = 0.01  # as in pre-training
     clipnorm: float = 1.0  # as in chapter 3's pre-training
     pretrained: bool = True  # False: the same model from random weights (the ablation's "a")
+    # With ``pretrained``: how many blocks, from the bottom, keep their pre-trained weights
+    # (the embeddings always do); the rest start from random weights. None: every block.
+    transfer_blocks: int | None = None
     seed: int = 0
     max_steps: int | None = None  # stop early (quick runs); None: all epochs
+    min_steps: int = 0  # more epochs, when a small training set would give fewer steps
     evaluations_per_epoch: int = 4  # points of the validation curve
 
     def __post_init__(self) -> None:
@@ -185,10 +189,23 @@ class FinetuneResult:
 
 
 def starting_model(checkpoint: Checkpoint, config: FinetuneConfig) -> keras.Model:
-    """A copy of the checkpoint's model, or the same architecture from random weights."""
+    """A copy of the checkpoint's model, or the same architecture from random weights, or
+    (``config.transfer_blocks``) its embeddings and lowest blocks on random upper blocks."""
     model = build_gpt(checkpoint.config)
-    if config.pretrained:
+    if not config.pretrained:
+        return model
+    if config.transfer_blocks is None:
         model.set_weights(checkpoint.model.get_weights())
+        return model
+    if not 0 <= config.transfer_blocks <= checkpoint.config.num_layers:
+        raise ValueError(
+            f"transfer_blocks must be in [0, {checkpoint.config.num_layers}], "
+            f"got {config.transfer_blocks}."
+        )
+    names = ["embedding", *(f"decoder_{i}" for i in range(config.transfer_blocks))]
+    for name in names:
+        source = checkpoint.model.backbone.get_layer(name)
+        model.backbone.get_layer(name).set_weights(source.get_weights())
     return model
 
 
@@ -228,7 +245,8 @@ def finetune(
     # Buckets fill differently every epoch, so the number of batches varies a little: fit
     # counts "epochs" of the first epoch's length over the repeated stream.
     steps_per_epoch = int(dataset.reduce(0, lambda count, _: count + 1))
-    total = steps_per_epoch * config.epochs
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    total = steps_per_epoch * epochs
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     classifier.compile(
@@ -246,14 +264,16 @@ def finetune(
         },
         jit_compile=compiled,  # without fixed shapes, XLA would compile every new shape
     )
-    curve = ValidationCurve(validation, pad, steps_per_epoch // config.evaluations_per_epoch)
+    # evaluations_per_epoch points in each of config.epochs' worth of steps, however many run
+    every = steps_per_epoch * epochs // (config.evaluations_per_epoch * config.epochs)
+    curve = ValidationCurve(validation, pad, every)
     callbacks: list[keras.callbacks.Callback] = [curve]
     if config.max_steps is not None:
         callbacks.append(StepLimit(config.max_steps))
     start = time.monotonic()
     classifier.fit(
         dataset.repeat(),
-        epochs=config.epochs,
+        epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         verbose=verbose,

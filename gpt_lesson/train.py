@@ -36,7 +36,7 @@ from gpt_lesson.checkpoints import GPT2_IDS, save_preset
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.distribute import run_folder
-from gpt_lesson.files import write_json
+from gpt_lesson.files import replaced_atomically, write_json
 from gpt_lesson.model import GPT1CausalLM, GPT1CausalLMPreprocessor, build_gpt
 from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character, token_nll
 from gpt_lesson.tokenizer import GPT2Tokenizer, spellable
@@ -189,6 +189,38 @@ class StepLosses(keras.callbacks.Callback):
     def _totals(self) -> tuple[float, float]:
         tracker = next(metric for metric in self.model.metrics if metric.name == "loss")
         return float(tracker.total.numpy()), float(tracker.count.numpy())
+
+
+class WeightSnapshots(keras.callbacks.Callback):
+    """Saves the weights at chosen training steps and at every epoch's end, as
+    ``folder/step-NNNNNN.weights.h5``: the points at which chapter 6 measures what the
+    model has learnt so far. A snapshot already on disk is kept (a resumed run)."""
+
+    def __init__(self, folder: Path, steps: Sequence[int]) -> None:
+        super().__init__()
+        self.folder, self.steps = Path(folder), frozenset(steps)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if 0 in self.steps:
+            self.save()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if int(self.model.optimizer.iterations.numpy()) in self.steps:
+            self.save()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.save()
+
+    def save(self) -> None:
+        path = snapshot_path(self.folder, int(self.model.optimizer.iterations.numpy()))
+        if not path.exists():
+            with replaced_atomically(path, suffix=".weights.h5") as temporary:
+                self.model.save_weights(temporary)
+
+
+def snapshot_path(folder: Path, step: int) -> Path:
+    """Where ``WeightSnapshots`` keeps the weights after ``step`` training steps."""
+    return Path(folder) / f"step-{step:06d}.weights.h5"
 
 
 class TimeLimit(keras.callbacks.Callback):

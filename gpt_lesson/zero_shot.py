@@ -6,6 +6,8 @@ under the language model exceeds a threshold.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -53,3 +55,35 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         mcc = np.where(denominator > 0, (tp * tn - fp * fn) / denominator, 0.0)
     return float(cuts[int(np.argmax(mcc))])
+
+
+def continuation_log_probabilities(
+    language_model: keras.Model,
+    contexts: Sequence[Sequence[int]],
+    continuations: Sequence[Sequence[int]],
+    pad: int,
+    batch_size: int = 128,
+) -> np.ndarray:
+    """For each pair, the average log-probability per token (nats) of the continuation's
+    tokens given the context before them: the paper's zero-shot score for a candidate
+    answer (Story Cloze, chapter 6). Each context holds at least one token."""
+    if any(len(context) < 1 for context in contexts):
+        raise ValueError("every context needs at least one token to condition on")
+    rows = [
+        np.asarray([*c, *t], dtype=np.int32) for c, t in zip(contexts, continuations, strict=True)
+    ]
+    scores = np.zeros(len(rows), np.float32)
+    order = np.argsort([len(r) for r in rows], kind="stable")
+    for start in range(0, len(order), batch_size):
+        chosen = order[start : start + batch_size]
+        ids = pad_batch([rows[i][:-1] for i in chosen], pad)
+        labels = np.full_like(ids, pad)
+        for row, i in enumerate(chosen):
+            first = (
+                len(contexts[i]) - 1
+            )  # the position that predicts the continuation's first token
+            labels[row, first : len(rows[i]) - 1] = rows[i][first + 1 :]
+        nll, mask = token_nll(labels, language_model(ids, training=False), pad)
+        nll, mask = ops.convert_to_numpy(nll), ops.convert_to_numpy(mask)
+        scores[chosen] = -nll.sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+    return scores
