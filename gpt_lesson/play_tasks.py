@@ -4,8 +4,8 @@ Chapter 5 fine-tunes on CoLA, modern English that pre-training never saw. To see
 pre-training buys on text of its own domain, this module makes tasks of three of the
 paper's four types from the play itself:
 
-- ``next line`` (multiple choice, like the paper's Story Cloze): two lines of context and
-  four candidate next lines, one of them the true one;
+- ``next line`` (multiple choice, like the paper's Story Cloze, which offers two endings):
+  two lines of context and two candidate next lines, one of them the true one;
 - ``follows`` (entailment): does line B come right after line A, or was it drawn from
   elsewhere? Half the pairs are true;
 - ``corrupted`` (classification, like CoLA in the play's own English): a line as written,
@@ -30,7 +30,7 @@ import numpy as np
 SPLITS = ("train", "validation", "test")
 CHUNK_TURNS = 5  # speeches per chunk; chunks are dealt to the splits in SPLIT_PATTERN
 SPLIT_PATTERN = ("train",) * 10 + ("validation",) * 3 + ("test",) * 7  # 50%, 15%, 35%
-CHOICES = 4  # candidates of the next-line task: chance is 1/4
+CHOICES = 2  # candidates of the next-line task (Story Cloze's two endings): chance is 1/2
 MIN_WORDS = 5  # the corrupted task uses lines of at least this many words
 WORD = re.compile(r"^[A-Za-z]+$")  # the words a corruption may move, replace or delete
 
@@ -93,9 +93,9 @@ def lines_elsewhere(lines: Sequence[Sequence[str]], number: int) -> list[str]:
 
 
 def next_line_examples(chunks: Sequence[Sequence[Turn]], rng: np.random.Generator) -> list[Example]:
-    """Each line that has two lines before it in its chunk: (context, four candidates): the
-    true line, at a position that is each of the four equally often, and three distractors
-    from the split's other chunks."""
+    """Each line that has two lines before it in its chunk: (context, candidates): the true
+    line, at each position equally often, and ``CHOICES - 1`` distractors from the split's
+    other chunks."""
     lines = [chunk_lines(chunk) for chunk in chunks]
     places = [(number, i) for number, chunk in enumerate(lines) for i in range(2, len(chunk))]
     positions = balanced_labels(len(places), CHOICES, rng)

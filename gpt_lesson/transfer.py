@@ -124,8 +124,8 @@ def text_log_probabilities(
 def zero_shot_scores(
     model: keras.Model, tokenizer: GPT2Tokenizer, name: str, examples: list[Example]
 ) -> np.ndarray:
-    """Each example's zero-shot score: (examples, 4) candidate scores for ``next line``, one
-    score per example for the binary tasks (higher: label 1)."""
+    """Each example's zero-shot score: (examples, candidates) for ``next line``, one score
+    per example for the binary tasks (higher: label 1)."""
     texts = [example.texts for example in examples]
     if name == "next line":
         contexts = [t[0] + "\n" for t in texts for _ in range(CHOICES)]
@@ -146,22 +146,16 @@ def zero_shot_scores(
 def zero_shot(
     model: keras.Model, tokenizer: GPT2Tokenizer, name: str, examples: dict[str, list[Example]]
 ) -> dict:
-    """Accuracy of task ``name``'s zero-shot heuristic on the validation and test splits,
-    with its threshold (binary tasks) chosen on the training split."""
-    scores = {
-        split: zero_shot_scores(model, tokenizer, name, examples[split]) for split in examples
-    }
-    labels = {split: np.array([e.label for e in rows]) for split, rows in examples.items()}
-    result: dict = {}
-    if name != "next line":
-        result["threshold"] = best_threshold(scores["train"], labels["train"])
-    for split in SCORED_SPLITS:
-        if name == "next line":
-            predictions = scores[split].argmax(axis=1)
-        else:
-            predictions = (scores[split] > result["threshold"]).astype(int)
-        result[split] = {"accuracy": float(np.mean(predictions == labels[split]))}
-    return result
+    """Test accuracy of task ``name``'s zero-shot heuristic; a binary task's threshold is
+    chosen on the training split (the multiple-choice task needs none, nor its labels)."""
+    test = zero_shot_scores(model, tokenizer, name, examples["test"])
+    labels = np.array([example.label for example in examples["test"]])
+    if name == "next line":
+        return {"test": {"accuracy": float(np.mean(test.argmax(axis=1) == labels))}}
+    train = zero_shot_scores(model, tokenizer, name, examples["train"])
+    threshold = best_threshold(train, np.array([example.label for example in examples["train"]]))
+    predictions = (test > threshold).astype(int)
+    return {"threshold": threshold, "test": {"accuracy": float(np.mean(predictions == labels))}}
 
 
 # --- Fine-tuning on a labelled subset ----------------------------------------------------

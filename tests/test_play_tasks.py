@@ -8,7 +8,24 @@ import pytest
 from gpt_lesson import play_tasks
 from gpt_lesson.pipeline import split_text
 
-WORDS = "thou art my lord and shall we go to the king with love but not yet".split()
+WORDS = [
+    "thou",
+    "art",
+    "my",
+    "lord",
+    "and",
+    "shall",
+    "we",
+    "go",
+    "to",
+    "the",
+    "king",
+    "with",
+    "love",
+    "but",
+    "not",
+    "yet",
+]
 
 
 def made_up_play(speeches: int = 4000, seed: int = 0) -> str:
@@ -75,7 +92,9 @@ def test_the_splits_follow_the_documented_pattern(play):
         assert abs(counts[split] / total - pattern.count(split) / len(pattern)) < 0.05
 
 
-@pytest.mark.parametrize(("name", "classes"), [("next line", 4), ("follows", 2), ("corrupted", 2)])
+@pytest.mark.parametrize(
+    ("name", "classes"), [("next line", play_tasks.CHOICES), ("follows", 2), ("corrupted", 2)]
+)
 def test_labels_are_balanced_as_documented(play, name, classes):
     for examples in play_tasks.read_task(name, play[1]).values():
         counts = np.bincount([e.label for e in examples], minlength=classes)
