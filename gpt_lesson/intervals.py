@@ -67,3 +67,66 @@ def welch_difference(
     half = t_quantile(0.5 + level / 2, freedom) * error
     mean = float(a.mean() - b.mean())
     return Difference(mean, error, freedom, mean - half, mean + half, level)
+
+
+def binary_scores(predictions: np.ndarray, labels: np.ndarray, metric: str) -> np.ndarray:
+    """Each row's accuracy or Matthews correlation (two classes) against ``labels``, for
+    a matrix of predictions (runs, examples); an undefined MCC counts as 0."""
+    if metric == "accuracy":
+        return np.mean(predictions == labels, axis=1)
+    if metric != "mcc":
+        raise ValueError(f'metric must be "accuracy" or "mcc", got {metric!r}.')
+    positive, predicted = labels == 1, predictions == 1
+    tp = np.sum(predicted & positive, axis=1).astype(float)
+    fp = np.sum(predicted & ~positive, axis=1).astype(float)
+    fn = np.sum(~predicted & positive, axis=1).astype(float)
+    tn = np.sum(~predicted & ~positive, axis=1).astype(float)
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (tp * tn - fp * fn) / denominator, 0.0)
+
+
+def bootstrap_difference(
+    first: np.ndarray,
+    second: np.ndarray,
+    labels: np.ndarray,
+    metric: str = "accuracy",
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Difference:
+    """mean(first's scores) − mean(second's), with a percentile interval that counts both
+    sources of chance: the seeds (runs redrawn with replacement within each sample) and the
+    test examples (one redraw of the examples for both samples, which share them).
+
+    ``first`` and ``second`` are predictions (runs, examples) on the same ``labels``.
+    Welch's interval counts the seeds only, as if the test set were the whole population.
+    """
+    first, second, labels = np.asarray(first), np.asarray(second), np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    differences = np.empty(resamples)
+    for i in range(resamples):
+        examples = rng.integers(len(labels), size=len(labels))
+        a = first[rng.integers(len(first), size=len(first))][:, examples]
+        b = second[rng.integers(len(second), size=len(second))][:, examples]
+        y = labels[examples]
+        differences[i] = binary_scores(a, y, metric).mean() - binary_scores(b, y, metric).mean()
+    mean = float(
+        binary_scores(first, labels, metric).mean() - binary_scores(second, labels, metric).mean()
+    )
+    low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2])
+    return Difference(
+        mean, float(differences.std(ddof=1)), math.inf, float(low), float(high), level
+    )
+
+
+def detectable_difference(
+    first: Sequence[float], second: Sequence[float], level: float = 0.95, power: float = 0.8
+) -> float:
+    """The smallest true difference of means that a design of these sample sizes and
+    spreads finds with probability ``power`` (its ``level`` interval then excludes zero):
+    (t at 1 − α/2 + t at ``power``) × the standard error, with Welch's degrees of freedom."""
+    difference = welch_difference(first, second, level)
+    return (
+        t_quantile(0.5 + level / 2, difference.freedom) + t_quantile(power, difference.freedom)
+    ) * difference.standard_error

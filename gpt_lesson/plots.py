@@ -395,3 +395,79 @@ def plot_attention_maps(
         axes.axis("off")
     figure.colorbar(image, ax=panels, label="attention weight", shrink=0.6)
     return figure
+
+
+def plot_label_efficiency(
+    curves: dict[str, list[dict]], chance: dict[str, float], majority: dict[str, float]
+) -> Figure:
+    """One panel per task: test accuracy against the number of labelled examples (log
+    scale), pre-trained and random weights, every seed a dot and the mean a line, with
+    chance and the majority share of the test split marked.
+
+    ``curves`` maps a task to ``transfer.label_efficiency``'s rows."""
+    figure, panels = plt.subplots(len(curves), 1, figsize=(8, 3.6 * len(curves)), squeeze=False)
+    for axes, (task, rows) in zip(panels[:, 0], curves.items(), strict=True):
+        sizes = [row["size"] for row in rows]
+        for colour, arm in (("C0", "pre-trained"), ("C3", "random")):
+            for size, row in zip(sizes, rows, strict=True):
+                values = row["values"][arm]
+                axes.plot([size] * len(values), values, "o", color=colour, alpha=0.35, markersize=4)
+            means = [row[f"{arm}_mean"] for row in rows]
+            axes.plot(sizes, means, "-", color=colour, linewidth=2, label=f"{arm} (mean of seeds)")
+        axes.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
+        axes.axhline(
+            majority[task], color="black", linestyle=":", linewidth=1, label="majority share"
+        )
+        axes.set_xscale("log")
+        axes.set_xticks(sizes, [f"{s:,}" for s in sizes])
+        axes.minorticks_off()
+        axes.set_xlabel("labelled training examples")
+        axes.set_ylabel("test accuracy")
+        axes.set_title(f"{task}: fine-tuned from pre-trained or random weights")
+        axes.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def plot_blocks_transferred(rows: list[dict], chance: float, task: str) -> Figure:
+    """The paper's Figure 2 (left) at small scale: test accuracy against how much of the
+    pre-trained model is transferred (``rows``: ``label``, ``values`` over seeds)."""
+    figure, axes = plt.subplots(figsize=(8, 4))
+    positions = np.arange(len(rows))
+    for position, row in zip(positions, rows, strict=True):
+        axes.plot([position] * len(row["values"]), row["values"], "o", color="C0", alpha=0.4)
+    axes.plot(positions, [np.mean(row["values"]) for row in rows], "-", color="C0", linewidth=2)
+    axes.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+    axes.set_xticks(positions, [row["label"] for row in rows])
+    axes.set_xlabel("what starts from pre-trained weights (the rest from random weights)")
+    axes.set_ylabel("test accuracy")
+    axes.set_title(f"{task}: transferring more of the pre-trained model")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_zero_shot_over_pretraining(
+    snapshots: list[dict], chance: dict[str, float], epoch_steps: int
+) -> Figure:
+    """The paper's Figure 2 (right) at small scale. Top: each task's zero-shot test accuracy
+    at each snapshot of pre-training. Bottom: validation bits per character at the same
+    snapshots. Steps on a symmetric log scale, so the first updates are visible."""
+    figure, (accuracy, bits) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True)
+    steps = [snapshot["step"] for snapshot in snapshots]
+    for index, task in enumerate(chance):
+        values = [snapshot["tasks"][task]["test"]["accuracy"] for snapshot in snapshots]
+        accuracy.plot(steps, values, "o-", color=f"C{index}", label=task)
+        accuracy.axhline(chance[task], color=f"C{index}", linestyle="--", linewidth=0.8)
+    accuracy.set_ylabel("zero-shot test accuracy")
+    accuracy.set_title("Zero-shot heuristics during pre-training (dashed: chance)")
+    accuracy.legend(fontsize=8)
+    bits.plot(steps, [snapshot["val_bits_per_char"] for snapshot in snapshots], "o-", color="k")
+    for epoch_end in range(epoch_steps, max(steps) + 1, epoch_steps):
+        bits.axvline(epoch_end, color="grey", linewidth=0.5)
+    bits.set_xscale("symlog", linthresh=10)
+    bits.set_xlabel("pre-training step (grey lines: ends of epochs)")
+    bits.set_ylabel("validation bits per character")
+    bits.set_title("The language model on the held-out text")
+    figure.tight_layout()
+    return figure

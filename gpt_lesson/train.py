@@ -116,6 +116,18 @@ def validation_nats(nats_step, dataset: tf.data.Dataset) -> tuple[float, int]:
     return total, int(count)
 
 
+def text_nats_and_bits(
+    model: keras.Model, ids: np.ndarray, characters: int, pad_id: int, batch_size: int = 32
+) -> tuple[float, float]:
+    """Nats per token and bits per character of a text (its model ids, and its length in
+    characters) under a language model, in windows of the model's context: the held-out
+    measure of chapter 3, for any text (chapters 5 and 6)."""
+    context = model.backbone.gpt_config.sequence_length
+    windows = pipeline.lm_windows(ids, context, batch_size, pad_id, shuffle=False)
+    nats, tokens = validation_nats(make_nats_step(model, pad_id, jit_compile=False), windows)
+    return nats / tokens, bits_per_character(nats, characters)
+
+
 class ValidationBitsPerCharacter(keras.callbacks.Callback):
     """Adds the exact validation loss (nats/token), bits per character and the minutes since
     the start to each epoch's logs.

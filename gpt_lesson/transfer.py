@@ -28,6 +28,7 @@ from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.classifier import extend_checkpoint
 from gpt_lesson.data import read_text
 from gpt_lesson.finetune import FinetuneConfig, evaluate, finetune
+from gpt_lesson.intervals import bootstrap_difference, welch_difference
 from gpt_lesson.pipeline import split_text
 from gpt_lesson.play_tasks import CHOICES, TRANSFORMATION, Example, labelled_subset, read_task
 from gpt_lesson.tokenizer import GPT2Tokenizer
@@ -106,23 +107,33 @@ def prepare_play_task(
 
 
 def text_log_probabilities(
-    model: keras.Model, tokenizer: GPT2Tokenizer, contexts: list[str], texts: list[str]
+    model: keras.Model, encode: Encoder, contexts: list[str], texts: list[str]
 ) -> np.ndarray:
     """Average log-probability per token of each text given its context, under a language
-    model whose own (trimmed) ``tokenizer`` gives its ids; each pair is cut to fit the
-    model's context as in :func:`fit_texts`."""
+    model whose own ids ``encode`` gives; each pair is cut to fit the model's context as in
+    :func:`fit_texts`."""
     room = model.backbone.gpt_config.sequence_length
-    pairs = [
-        fit_texts([tokenizer.encode(c), tokenizer.encode(t)], room)
-        for c, t in zip(contexts, texts, strict=True)
-    ]
-    return continuation_log_probabilities(
-        model, [c for c, _ in pairs], [t for _, t in pairs], tokenizer.pad_id
-    )
+    pairs = [fit_texts([encode(c), encode(t)], room) for c, t in zip(contexts, texts, strict=True)]
+    contexts, texts = [c for c, _ in pairs], [t for _, t in pairs]
+    return continuation_log_probabilities(model, contexts, texts, encode.pad_id)
+
+
+class Encoder:
+    """A tokenizer's ``encode``, remembering every text it has seen: the zero-shot scores
+    of many snapshots of one model read the same texts again and again."""
+
+    def __init__(self, tokenizer: GPT2Tokenizer) -> None:
+        self.tokenizer, self.seen = tokenizer, {}
+        self.pad_id = tokenizer.pad_id
+
+    def __call__(self, text: str) -> list[int]:
+        if text not in self.seen:
+            self.seen[text] = self.tokenizer.encode(text)
+        return self.seen[text]
 
 
 def zero_shot_scores(
-    model: keras.Model, tokenizer: GPT2Tokenizer, name: str, examples: list[Example]
+    model: keras.Model, encode: Encoder, name: str, examples: list[Example]
 ) -> np.ndarray:
     """Each example's zero-shot score: (examples, candidates) for ``next line``, one score
     per example for the binary tasks (higher: label 1)."""
@@ -130,29 +141,27 @@ def zero_shot_scores(
     if name == "next line":
         contexts = [t[0] + "\n" for t in texts for _ in range(CHOICES)]
         answers = [answer + "\n" for t in texts for answer in t[1:]]
-        return text_log_probabilities(model, tokenizer, contexts, answers).reshape(-1, CHOICES)
+        return text_log_probabilities(model, encode, contexts, answers).reshape(-1, CHOICES)
     if name == "follows":
         seconds = [t[1] + "\n" for t in texts]
-        given_first = text_log_probabilities(
-            model, tokenizer, [t[0] + "\n" for t in texts], seconds
-        )
-        alone = text_log_probabilities(model, tokenizer, ["\n"] * len(texts), seconds)
+        given_first = text_log_probabilities(model, encode, [t[0] + "\n" for t in texts], seconds)
+        alone = text_log_probabilities(model, encode, ["\n"] * len(texts), seconds)
         return given_first - alone
-    return text_log_probabilities(
-        model, tokenizer, ["\n"] * len(texts), [t[0] + "\n" for t in texts]
-    )
+    lines = [t[0] + "\n" for t in texts]
+    return text_log_probabilities(model, encode, ["\n"] * len(texts), lines)
 
 
 def zero_shot(
-    model: keras.Model, tokenizer: GPT2Tokenizer, name: str, examples: dict[str, list[Example]]
+    model: keras.Model, encode: Encoder, name: str, examples: dict[str, list[Example]]
 ) -> dict:
     """Test accuracy of task ``name``'s zero-shot heuristic; a binary task's threshold is
-    chosen on the training split (the multiple-choice task needs none, nor its labels)."""
-    test = zero_shot_scores(model, tokenizer, name, examples["test"])
+    chosen on the training split (the multiple-choice task needs none, nor its labels).
+    ``encode`` gives the model's own ids (``Encoder(checkpoint.tokenizer)``)."""
+    test = zero_shot_scores(model, encode, name, examples["test"])
     labels = np.array([example.label for example in examples["test"]])
     if name == "next line":
         return {"test": {"accuracy": float(np.mean(test.argmax(axis=1) == labels))}}
-    train = zero_shot_scores(model, tokenizer, name, examples["train"])
+    train = zero_shot_scores(model, encode, name, examples["train"])
     threshold = best_threshold(train, np.array([example.label for example in examples["train"]]))
     predictions = (test > threshold).astype(int)
     return {"threshold": threshold, "test": {"accuracy": float(np.mean(predictions == labels))}}
@@ -188,3 +197,52 @@ def run_once(data: PlayTaskData, config: FinetuneConfig, size: int | None) -> di
         "curve": result.curve,
         **scores,
     }
+
+
+# --- Reading the runs --------------------------------------------------------------------
+
+
+def predictions_on_test(runs: list[dict]) -> np.ndarray:
+    """The runs' test predictions, one row per run."""
+    return np.array([run["test"]["predictions"] for run in runs])
+
+
+def arm_difference(runs: list[dict], first: str, second: str, labels: np.ndarray) -> dict:
+    """Arm ``first`` against arm ``second`` on the test split: each arm's mean and standard
+    deviation over seeds, Welch's 95% interval of the difference (seeds only), and the
+    bootstrap's (seeds and test examples)."""
+    a = [run for run in runs if run["arm"] == first]
+    b = [run for run in runs if run["arm"] == second]
+    values = {
+        arm: [run["test"]["accuracy"] for run in rows] for arm, rows in ((first, a), (second, b))
+    }
+    welch = welch_difference(values[first], values[second])
+    both = bootstrap_difference(predictions_on_test(a), predictions_on_test(b), labels)
+    return {
+        "seeds": (len(a), len(b)),
+        **{f"{arm}_mean": float(np.mean(v)) for arm, v in values.items()},
+        **{f"{arm}_std": float(np.std(v, ddof=1)) for arm, v in values.items()},
+        "values": values,
+        "difference": welch.mean,
+        "welch": (welch.low, welch.high),
+        "bootstrap": (both.low, both.high),
+        "decided": welch.excludes_zero and both.excludes_zero,
+    }
+
+
+def label_efficiency(runs: list[dict], labels: np.ndarray) -> list[dict]:
+    """One row per labelled-set size (in increasing order): pre-trained against random."""
+    rows = []
+    for labelled in sorted(
+        {run["labelled"] for run in runs}, key=lambda s: (s == "all", 0 if s == "all" else int(s))
+    ):
+        at_size = [run for run in runs if run["labelled"] == labelled]
+        sizes = {run["size"] for run in at_size}
+        rows.append(
+            {
+                "labelled": labelled,
+                "size": max(sizes),
+                **arm_difference(at_size, "pre-trained", "random", labels),
+            }
+        )
+    return rows

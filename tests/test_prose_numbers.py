@@ -93,6 +93,8 @@ QUOTED: dict[str, dict[str, str]] = {
         "300,000": "notebooks/01_tokenization.ipynb: the training split's tokens",
         "2.259": "benchmarks/results/20261202T025626Z-quality.json: the ablation's recipe",
         "16": "a definition: 1e-3 / 6.25e-5, the check's highest rate over the paper's",
+        "0.062": "benchmarks/README.md: row (a)'s check at 1e-3 re-run on a third host",
+        "0.030": "benchmarks/README.md: row (a)'s check at 1e-3 as first run",
     },
     "A1_benchmarks": {
         "1,024": "gpt_lesson/config.py: the blog preset's feed-forward width",

@@ -82,12 +82,13 @@ def test_zero_shot_scores_every_split_and_thresholds_on_train_only(small_checkpo
     examples = read_task("corrupted", transfer.held_out_text())
     examples = {split: rows[:40] for split, rows in examples.items()}
     model = build_gpt(dataclasses.replace(CONFIG, vocab_size=tokenizer.vocab_size))
-    result = transfer.zero_shot(model, tokenizer, "corrupted", examples)
+    encode = transfer.Encoder(tokenizer)
+    result = transfer.zero_shot(model, encode, "corrupted", examples)
     assert set(result) == {"threshold", "test"} and 0.0 <= result["test"]["accuracy"] <= 1.0
-    train_scores = transfer.zero_shot_scores(model, tokenizer, "corrupted", examples["train"])
+    train_scores = transfer.zero_shot_scores(model, encode, "corrupted", examples["train"])
     labels = np.array([e.label for e in examples["train"]])
     assert result["threshold"] == best_threshold(train_scores, labels)
-    chosen = transfer.zero_shot_scores(model, tokenizer, "next line", read_task(
+    chosen = transfer.zero_shot_scores(model, encode, "next line", read_task(
         "next line", transfer.held_out_text())["test"][:5])  # fmt: skip
     assert chosen.shape == (5, CHOICES)
 
