@@ -17,6 +17,7 @@ SHARED_GROUPS = {
     "05_finetuning_cola.ipynb": "chapter 3's checkpoint",
 }
 LONGEST_FIRST = (
+    "notebooks/06_what_pretraining_buys.ipynb",
     "notebooks/04_stuck_accuracy.ipynb",
     "chapter 3's checkpoint",
     "tests/test_cola.py",

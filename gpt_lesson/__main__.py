@@ -48,17 +48,24 @@ def generate(args: argparse.Namespace) -> None:
     import keras_hub
 
     from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.generate import generate_texts
+    from gpt_lesson.generate import check_sampler_settings, generate_texts, room_for_new_tokens
 
+    check_sampler_settings(args.k, args.p, args.temperature)  # before any model is loaded
+    if args.max_new_tokens is not None and args.max_new_tokens < 0:
+        raise ValueError(f"--max-new-tokens must be 0 or more, got {args.max_new_tokens}.")
     samplers = {
         "greedy": lambda: keras_hub.samplers.GreedySampler(),
         "top_k": lambda: keras_hub.samplers.TopKSampler(k=args.k, temperature=args.temperature),
         "top_p": lambda: keras_hub.samplers.TopPSampler(p=args.p, temperature=args.temperature),
     }
+    checkpoint, prompts = load_checkpoint(args.checkpoint), args.prompt or ["ROMEO:"]
+    new_tokens = args.max_new_tokens
+    if new_tokens is None:
+        new_tokens = room_for_new_tokens(checkpoint, prompts)
     texts = generate_texts(
-        load_checkpoint(args.checkpoint),
-        args.prompt or ["ROMEO:"],
-        max_new_tokens=args.max_new_tokens,
+        checkpoint,
+        prompts,
+        max_new_tokens=new_tokens,
         sampler=samplers[args.sampler](),
         seed=args.seed,
     )
@@ -82,12 +89,20 @@ def classify(args: argparse.Namespace) -> None:
 
 
 def finetune(args: argparse.Namespace) -> None:
+    from gpt_lesson.checkpoints import load_checkpoint
     from gpt_lesson.cola import EVALUATION_SPLITS, prepare_cola, pretrained_checkpoint, run_once
     from gpt_lesson.finetune import FinetuneConfig
     from gpt_lesson.tokenizer import load_gpt2_tokenizer
 
+    check_positive(args, "learning_rate", "batch_size", "epochs", "max_steps")
+    if args.lm_weight is not None and not args.lm_weight >= 0:
+        raise ValueError(f"--lm-weight (λ) must be 0 or more, got {args.lm_weight}.")
     tokenizer = load_gpt2_tokenizer()
-    data = prepare_cola(pretrained_checkpoint(args.checkpoint, tokenizer), tokenizer)
+    if args.pretrain_first:
+        checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
+    else:  # a mistyped folder is an error, not minutes of pre-training
+        checkpoint = load_checkpoint(args.checkpoint)
+    data = prepare_cola(checkpoint, tokenizer)
     changes = {
         "learning_rate": args.learning_rate,
         "batch_size": args.batch_size,
@@ -107,6 +122,15 @@ def finetune(args: argparse.Namespace) -> None:
         {k: {m: record[k][m] for m in ("mcc", "accuracy", "confusion")} for k in EVALUATION_SPLITS}
     )
     print(json.dumps(summary, indent=2))
+
+
+def check_positive(args: argparse.Namespace, *names: str) -> None:
+    """Refuse a flag given a value of 0 or less (or NaN), naming it."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be more than 0, got {value}.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,7 +165,11 @@ def main(argv: list[str] | None = None) -> None:
     sample.add_argument(
         "--prompt", action="append", help="a prompt (repeat for a batch; default ROMEO:)"
     )
-    sample.add_argument("--max-new-tokens", type=int, default=100)
+    sample.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="new tokens after the prompt (default: 100, or what fits in the model's context)",
+    )
     sample.add_argument("--sampler", choices=["greedy", "top_k", "top_p"], default="top_p")
     sample.add_argument("--k", type=int, default=40, help="top_k: sample among the k likeliest")
     sample.add_argument("--p", type=float, default=0.9, help="top_p: smallest set with mass p")
@@ -154,7 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     tune.add_argument(
         "--checkpoint",
         default="runs/chapter3-lesson",
-        help="a run folder written by pretrain; pre-trained there first if it holds none",
+        help="a run folder written by pretrain",
+    )
+    tune.add_argument(
+        "--pretrain-first",
+        action="store_true",
+        help="when --checkpoint holds no model, pre-train the profile's preset there first",
     )
     tune.add_argument("--lm-weight", type=float, help="λ, the weight of L1 (paper: 0.5)")
     tune.add_argument("--learning-rate", type=float)

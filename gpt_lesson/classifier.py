@@ -266,6 +266,12 @@ def as_text_classifier(
 def load_classifier(folder: str | Path) -> GPT1Classifier:
     """The fine-tuned classifier saved in ``folder``, with one clear error per bad file."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"{folder}: no such folder. Pass a folder written by `python -m gpt_lesson "
+            "finetune --out FOLDER` (it holds a fine-tuned classifier's config.json, "
+            "task.json and model.weights.h5)."
+        )
     config = read_backbone_config(folder)
     check_preset_files(folder)
     task = json.loads((folder / "task.json").read_text(encoding="utf-8")).get("class_name")

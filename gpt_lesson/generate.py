@@ -77,6 +77,23 @@ def _named_sampler(name: str) -> keras_hub.samplers.Sampler:
     return sampler
 
 
+def check_sampler_settings(k: int = 1, p: float = 1.0, temperature: float = 1.0) -> None:
+    """Refuse a sampler setting out of its range, naming it, its range and its value:
+    KerasHub would otherwise fail deep inside the compiled loop, or sample silently from a
+    distribution that is not the one asked for."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(
+            f"k must be a whole number of at least 1 (the likeliest k ids), got {k!r}."
+        )
+    if not (isinstance(p, int | float) and 0.0 < p <= 1.0):  # NaN fails too
+        raise ValueError(f"p must be in (0, 1] (the probability mass kept), got {p!r}.")
+    if not (isinstance(temperature, int | float) and 0.0 < temperature < float("inf")):
+        raise ValueError(
+            f"temperature must be a finite number above 0 (1 leaves the logits as they are; "
+            f"use the greedy sampler for the limit of 0), got {temperature!r}."
+        )
+
+
 def reseed(sampler: keras_hub.samplers.Sampler, seed: int) -> None:
     """Put the sampler's random state back to where ``seed`` starts it.
 
@@ -242,7 +259,8 @@ def generate_texts(
     The prompts are tokenized by the model's own tokenizer (which can spell any text),
     padded into one batch and continued together; each row gets ``max_new_tokens`` past
     the longest prompt's end, and stops early at the end token when ``stop_at_end``. An
-    empty prompt starts from the start token. Returns the prompts with their continuations.
+    empty prompt starts from the start token. Returns the prompts with their continuations
+    (the prompts alone when ``max_new_tokens`` is 0).
     """
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     model, tokenizer = checkpoint.model, checkpoint.tokenizer
@@ -250,6 +268,8 @@ def generate_texts(
         raise ValueError("This model has no tokenizer: load it with load_checkpoint(folder).")
     longest = max(max((len(tokenizer.encode(prompt)) for prompt in prompts), default=0), 1)
     check_length(checkpoint.config, longest, max_new_tokens, use_cache=None)
+    if max_new_tokens == 0:  # nothing to generate: the prompts as they are
+        return prompts
     sampler = get_sampler(sampler)
     if seed is not None:
         reseed(sampler, seed)
@@ -258,3 +278,10 @@ def generate_texts(
     stop = [tokenizer.end_id] if stop_at_end else None
     texts = model.generate(prompts, max_length=longest + max_new_tokens, stop_token_ids=stop)
     return [texts] if isinstance(texts, str) else list(texts)
+
+
+def room_for_new_tokens(checkpoint: Checkpoint, prompts: Sequence[str], most: int = 100) -> int:
+    """How many new tokens fit after the longest prompt in the model's context, at most
+    ``most``: the command line's default, which works on every preset."""
+    longest = max(max((len(checkpoint.tokenizer.encode(p)) for p in prompts), default=0), 1)
+    return max(0, min(most, checkpoint.config.sequence_length - longest))

@@ -132,7 +132,26 @@ class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
                 f"max_length={max_length} is more than the model's context of "
                 f"sequence_length={context} positions: pass max_length={context} or less."
             )
+        self.check_prompts_fit(inputs, max_length or self.preprocessor.sequence_length)
         return super().generate(inputs, max_length, stop_token_ids, strip_prompt)
+
+    def check_prompts_fit(self, inputs, max_length: int) -> None:
+        """Refuse text prompts of ``max_length`` tokens or more: KerasHub's preprocessor
+        would cut their end silently (inside a character, for bytes of one) and leave no
+        room for a new token."""
+        if self.preprocessor is None:
+            return
+        prompts = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(prompts, list | tuple) or not all(isinstance(p, str) for p in prompts):
+            return  # token ids or tensors: the caller chose the length
+        tokenizer = self.preprocessor.tokenizer
+        lengths = [len(tokenizer.encode(prompt)) for prompt in prompts]
+        if max(lengths, default=0) >= max_length:
+            raise ValueError(
+                f"A prompt of {max(lengths)} tokens does not fit max_length={max_length} with "
+                f"room for a new token: shorten it, or pass max_length={max(lengths) + 1} or "
+                f"more (at most the context, {self.backbone.gpt_config.sequence_length})."
+            )
 
     def call_with_cache(self, token_ids, cache, cache_update_index):
         """One forward pass over ``token_ids`` that reads and writes the key/value cache.

@@ -195,3 +195,77 @@ def test_help_shows_the_examples_line_by_line():
         [sys.executable, "-m", "gpt_lesson", "--help"], capture_output=True, text=True
     ).stdout
     assert "\n  python -m gpt_lesson pretrain --preset lesson --out runs/lesson\n" in text
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            ("--sampler", "top_k", "--temperature", "0"),
+            "temperature must be a finite number above 0",
+        ),
+        (("--sampler", "top_k", "--temperature", "nan"), "got nan"),
+        (("--sampler", "top_p", "--temperature", "-1"), "got -1.0"),
+        (
+            ("--sampler", "top_k", "--k", "0"),
+            "k must be a whole number of at least 1 (the likeliest k ids), got 0",
+        ),
+        (("--sampler", "top_k", "--k", "-3"), "got -3"),
+        (("--sampler", "top_p", "--p", "0"), "p must be in (0, 1]"),
+        (("--sampler", "top_p", "--p", "1.5"), "got 1.5"),
+        (("--max-new-tokens", "-1"), "--max-new-tokens must be 0 or more, got -1"),
+    ],
+)
+def test_sampler_settings_out_of_range_are_refused_before_loading(
+    capsys, tmp_path, flags, expected
+):
+    # The folder does not exist: the settings are checked before any model is loaded.
+    args = ("generate", "--checkpoint", str(tmp_path / "nowhere"), *flags)
+    assert expected in fails_cleanly(capsys, *args)
+
+
+def test_no_new_tokens_gives_the_prompt_unchanged(capsys, run_folder):
+    main([*generate_from(run_folder, "--prompt", "ROMEO: hello")[:3], "--max-new-tokens", "0",
+          "--prompt", "ROMEO: hello"])  # fmt: skip
+    assert capsys.readouterr().out == "ROMEO: hello\n"
+
+
+def test_the_default_length_fits_a_short_context(capsys, run_folder):
+    # The quick preset's context is 32 tokens, less than the default of 100 new tokens.
+    main(["generate", "--checkpoint", str(run_folder), "--sampler", "greedy"])
+    assert capsys.readouterr().out.startswith("ROMEO:")
+
+
+def test_the_api_refuses_a_prompt_it_would_have_to_cut(run_folder):
+    from gpt_lesson.checkpoints import load_checkpoint
+
+    model = load_checkpoint(run_folder).model
+    with pytest.raises(ValueError, match="does not fit max_length=24"):
+        model.generate(["日本語のテキスト 🤖 " * 3, "ROMEO:"], max_length=24)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--learning-rate", "0"), "--learning-rate must be more than 0, got 0.0"),
+        (("--batch-size", "-2"), "--batch-size must be more than 0, got -2"),
+        (("--epochs", "0"), "--epochs must be more than 0"),
+        (("--max-steps", "0"), "--max-steps must be more than 0"),
+        (("--lm-weight", "nan"), "--lm-weight (λ) must be 0 or more, got nan"),
+    ],
+)
+def test_finetune_settings_out_of_range_are_refused(capsys, tmp_path, flags, expected):
+    args = ("finetune", "--checkpoint", str(tmp_path / "nowhere"), *flags)
+    assert expected in fails_cleanly(capsys, *args)
+
+
+def test_finetune_on_a_missing_folder_stops_instead_of_pre_training(capsys, tmp_path):
+    error = fails_cleanly(capsys, "finetune", "--checkpoint", str(tmp_path / "typo"))
+    assert "typo: no such run folder" in error
+    assert not (tmp_path / "typo").exists()  # nothing was pre-trained there
+
+
+def test_classify_on_a_missing_folder_names_what_it_should_hold(capsys, tmp_path):
+    error = fails_cleanly(capsys, "classify", "--checkpoint", str(tmp_path / "nope"), "A b.")
+    assert "nope: no such folder" in error and "finetune --out FOLDER" in error
+    assert "GPT1CausalLM" not in error

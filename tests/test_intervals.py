@@ -1,9 +1,17 @@
-"""Welch's interval: t quantiles against printed tables, and intervals with known answers."""
+"""Welch's interval: t quantiles against printed tables, and intervals with known answers;
+the bootstrap over seeds and test examples, and the smallest detectable difference."""
 
 import numpy as np
 import pytest
 
-from gpt_lesson.intervals import t_quantile, welch_difference
+from gpt_lesson.intervals import (
+    binary_scores,
+    bootstrap_difference,
+    detectable_difference,
+    t_quantile,
+    welch_difference,
+)
+from gpt_lesson.objectives import matthews_correlation
 
 
 @pytest.mark.parametrize(
@@ -37,3 +45,50 @@ def test_the_interval_is_the_textbook_one_for_a_worked_example():
 def test_too_few_values_are_refused_with_what_is_needed():
     with pytest.raises(ValueError, match="at least 2 values"):
         welch_difference([0.1], [0.2, 0.3])
+
+
+def test_binary_scores_match_the_package_s_mcc_and_accuracy():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 200)
+    predictions = rng.integers(0, 2, (5, 200))
+    predictions[4] = 1  # one class only: MCC undefined, counted as 0
+    mcc = binary_scores(predictions, labels, "mcc")
+    for row, value in zip(predictions, mcc, strict=True):
+        assert value == pytest.approx(matthews_correlation(labels, row), abs=1e-12)
+    assert mcc[4] == 0.0
+    accuracy = binary_scores(predictions, labels, "accuracy")
+    assert accuracy == pytest.approx(np.mean(predictions == labels, axis=1))
+    with pytest.raises(ValueError, match="accuracy"):
+        binary_scores(predictions, labels, "f1")
+
+
+def test_the_bootstrap_counts_the_test_examples_as_well_as_the_seeds():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 300)
+    # Ten seeds that agree closely: right on 70% of the examples, the same examples each time.
+    right = rng.random(300) < 0.7
+    first = np.array(
+        [np.where(right ^ (rng.random(300) < 0.02), labels, 1 - labels) for _ in range(10)]
+    )
+    second = np.where(rng.random((10, 300)) < 0.5, labels, 1 - labels)  # chance
+    seeds_only = welch_difference(
+        np.mean(first == labels, axis=1), np.mean(second == labels, axis=1)
+    )
+    both = bootstrap_difference(first, second, labels, resamples=500)
+    assert both.mean == pytest.approx(seeds_only.mean)
+    assert both.low < both.mean < both.high and both.excludes_zero
+    # the examples add spread the seeds alone do not show
+    assert both.high - both.low > seeds_only.high - seeds_only.low
+    same = bootstrap_difference(first, first, labels, resamples=200)
+    assert same.mean == 0.0 and same.low <= 0.0 <= same.high
+
+
+def test_the_detectable_difference_is_about_2_8_standard_errors():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.0, 0.03, 200), rng.normal(0.0, 0.03, 200)
+    error = welch_difference(a, b).standard_error
+    # (1.96 + 0.84) standard errors for many seeds; more for few, where t is wider
+    assert detectable_difference(a, b) == pytest.approx(2.80 * error, rel=0.01)
+    assert (
+        detectable_difference(a[:5], b[:5]) > 2.80 * welch_difference(a[:5], b[:5]).standard_error
+    )

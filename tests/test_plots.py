@@ -178,3 +178,56 @@ def test_attention_maps_show_the_chosen_heads_with_the_tokens_on_both_axes():
     ]
     np.testing.assert_array_equal(maps[1].images[0].get_array(), weights[1, 2])
     assert [t.get_text() for t in maps[0].get_xticklabels()] == tokens
+
+
+def test_label_efficiency_draws_both_arms_every_seed_and_the_reference_lines():
+    rows = [
+        {
+            "size": size,
+            "values": {"pre-trained": [0.6, 0.62, 0.64], "random": [0.5, 0.52, 0.54]},
+            "pre-trained_mean": 0.62,
+            "random_mean": 0.52,
+        }
+        for size in (32, 128, 1000)
+    ]
+    figure = plots.plot_label_efficiency(
+        {"corrupted": rows}, {"corrupted": 0.5}, {"corrupted": 0.501}
+    )
+    (axes,) = figure.axes
+    means = {line.get_label(): line for line in axes.lines if line.get_linewidth() == 2}
+    assert list(means["pre-trained (mean of seeds)"].get_ydata()) == [0.62] * 3
+    assert list(means["random (mean of seeds)"].get_xdata()) == [32, 128, 1000]
+    dots = [line for line in axes.lines if line.get_marker() == "o"]
+    assert sum(len(line.get_ydata()) for line in dots) == 2 * 3 * 3  # arms × sizes × seeds
+    references = {
+        line.get_label(): line.get_ydata()[0]
+        for line in axes.lines
+        if line.get_linestyle() in ("--", ":")
+    }
+    assert references == {"chance": 0.5, "majority share": 0.501}
+    assert axes.get_xscale() == "log"
+
+
+def test_blocks_transferred_show_every_seed_and_the_mean_in_order():
+    rows = [
+        {"label": "nothing", "values": [0.5, 0.52]},
+        {"label": "embeddings", "values": [0.55, 0.57]},
+    ]
+    figure = plots.plot_blocks_transferred(rows, chance=0.5, task="corrupted")
+    (axes,) = figure.axes
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["nothing", "embeddings"]
+    mean = next(line for line in axes.lines if line.get_linewidth() == 2)
+    assert list(mean.get_ydata()) == pytest.approx([0.51, 0.56])
+
+
+def test_zero_shot_over_pretraining_pairs_each_snapshot_with_its_bits():
+    snapshots = [
+        {"step": step, "val_bits_per_char": bits, "tasks": {"follows": {"test": {"accuracy": acc}}}}
+        for step, bits, acc in ((0, 4.4, 0.5), (10, 3.9, 0.52), (148, 2.6, 0.6))
+    ]
+    figure = plots.plot_zero_shot_over_pretraining(snapshots, {"follows": 0.5}, epoch_steps=148)
+    accuracy, bits = figure.axes
+    assert list(accuracy.lines[0].get_ydata()) == [0.5, 0.52, 0.6]
+    assert list(bits.lines[0].get_xdata()) == [0, 10, 148]
+    assert list(bits.lines[0].get_ydata()) == [4.4, 3.9, 2.6]
+    assert bits.get_xscale() == "symlog"
