@@ -2,6 +2,7 @@
 
 python -m experiments.what_pretraining_buys pretrain     # chapter 3's recipe, with snapshots
 python -m experiments.what_pretraining_buys zero-shot    # Figure 2 (right): each snapshot
+python -m experiments.what_pretraining_buys scores       # the last model's score per example
 python -m experiments.what_pretraining_buys rates        # each arm's learning rate, per task
 python -m experiments.what_pretraining_buys curves       # the label-efficiency curves
 python -m experiments.what_pretraining_buys layers       # Figure 2 (left): blocks transferred
@@ -28,7 +29,7 @@ from pathlib import Path
 from gpt_lesson.finetune import FinetuneConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "what_pretraining_buys"
-STEPS = ("pretrain", "zero-shot", "rates", "curves", "layers")
+STEPS = ("pretrain", "zero-shot", "scores", "rates", "curves", "layers")
 RUNS = Path(__file__).resolve().parent.parent / "runs"
 
 
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     actions = {
         "pretrain": pretrain_with_snapshots,
         "zero-shot": zero_shot_over_pretraining,
+        "scores": example_scores,
         "rates": choose_rates,
         "curves": label_efficiency,
         "layers": blocks_transferred,
@@ -251,6 +253,29 @@ def zero_shot_over_pretraining(plan: Plan, out: Path) -> None:
         store.add({"step": step}, {"val_bits_per_char": bits, "tasks": tasks})
         accuracies = ", ".join(f"{n} {t['test']['accuracy']:.3f}" for n, t in tasks.items())
         print(f"step {step}: {bits:.3f} bits/char; test accuracy {accuracies}", flush=True)
+
+
+def example_scores(plan: Plan, out: Path) -> None:
+    """The pre-trained model's zero-shot score of every training and test example of each
+    task, with its label (``scores.json``): what a threshold chosen on a few labels makes
+    of the language model alone (chapter 6 draws it beside the fine-tuning curves)."""
+    from gpt_lesson.play_tasks import READERS, read_task
+    from gpt_lesson.transfer import Encoder, held_out_text, zero_shot_scores
+
+    checkpoint = load_pretrained(plan)
+    encode, record = Encoder(checkpoint.tokenizer), {"tasks": {}}
+    for name in READERS:
+        examples = read_task(name, held_out_text())
+        record["tasks"][name] = {
+            split: {
+                "scores": zero_shot_scores(
+                    checkpoint.model, encode, name, examples[split]
+                ).tolist(),
+                "labels": [example.label for example in examples[split]],
+            }
+            for split in ("train", "test")
+        }
+    write_json(out / "scores.json", {**record, "machine": machine()})
 
 
 def choose_rates(plan: Plan, out: Path) -> None:

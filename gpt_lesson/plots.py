@@ -398,13 +398,18 @@ def plot_attention_maps(
 
 
 def plot_label_efficiency(
-    curves: dict[str, list[dict]], chance: dict[str, float], majority: dict[str, float]
+    curves: dict[str, list[dict]],
+    chance: dict[str, float],
+    majority: dict[str, float],
+    thresholded: dict[str, list[dict]] | None = None,
 ) -> Figure:
     """One panel per task: test accuracy against the number of labelled examples (log
     scale), pre-trained and random weights, every seed a dot and the mean a line, with
     chance and the majority share of the test split marked.
 
-    ``curves`` maps a task to ``transfer.label_efficiency``'s rows."""
+    ``curves`` maps a task to ``transfer.label_efficiency``'s rows; ``thresholded`` to
+    ``transfer.threshold_curve``'s (the language model's score and a threshold chosen on
+    the labelled examples), drawn the same way in green."""
     figure, panels = plt.subplots(len(curves), 1, figsize=(8, 3.6 * len(curves)), squeeze=False)
     for axes, (task, rows) in zip(panels[:, 0], curves.items(), strict=True):
         sizes = [row["size"] for row in rows]
@@ -414,6 +419,21 @@ def plot_label_efficiency(
                 axes.plot([size] * len(values), values, "o", color=colour, alpha=0.35, markersize=4)
             means = [row[f"{arm}_mean"] for row in rows]
             axes.plot(sizes, means, "-", color=colour, linewidth=2, label=f"{arm} (mean of seeds)")
+        for row in (thresholded or {}).get(task, []):
+            axes.plot(
+                [row["size"]] * len(row["values"]),
+                row["values"],
+                "o",
+                color="C2",
+                alpha=0.35,
+                markersize=4,
+            )
+        if task in (thresholded or {}):
+            points = thresholded[task]
+            axes.plot(
+                [row["size"] for row in points], [np.mean(row["values"]) for row in points], "-",
+                color="C2", linewidth=2, label="LM score + threshold (no fine-tuning)",
+            )  # fmt: skip
         axes.axhline(chance[task], color="grey", linestyle="--", linewidth=1, label="chance")
         axes.axhline(
             majority[task], color="black", linestyle=":", linewidth=1, label="majority share"
@@ -423,7 +443,7 @@ def plot_label_efficiency(
         axes.minorticks_off()
         axes.set_xlabel("labelled training examples")
         axes.set_ylabel("test accuracy")
-        axes.set_title(f"{task}: fine-tuned from pre-trained or random weights")
+        axes.set_title(f"{task}: what the labelled examples buy, with and without pre-training")
         axes.legend(fontsize=8, loc="upper left")
     figure.tight_layout()
     return figure

@@ -6,7 +6,8 @@ special tokens (and by any id its trimmed vocabulary lacks). :func:`run_once` fi
 a labelled subset of a given size; :func:`zero_shot` scores a language model with no
 fine-tuning, by the heuristic of each task (the paper's section 5):
 
-- ``next line``: the candidate with the highest average log-probability given the context;
+- ``next line``: the candidate that the context makes likeliest, log p(B | context) -
+  log p(B) per token (and, for comparison, the paper's plain likeliest candidate);
 - ``follows``: line B follows line A when log p(B | A) - log p(B), per token, exceeds a
   threshold;
 - ``corrupted``: a line is as written when its average log-probability exceeds a threshold.
@@ -132,23 +133,36 @@ class Encoder:
         return self.seen[text]
 
 
+def conditional_and_alone(
+    model: keras.Model, encode: Encoder, contexts: list[str], texts: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's average log-probability after its context, and after a line break alone
+    (the start of any line): their difference is how much the context makes it likelier."""
+    lines = [text + "\n" for text in texts]
+    given = text_log_probabilities(model, encode, [c + "\n" for c in contexts], lines)
+    alone = text_log_probabilities(model, encode, ["\n"] * len(lines), lines)
+    return given, alone
+
+
 def zero_shot_scores(
     model: keras.Model, encode: Encoder, name: str, examples: list[Example]
 ) -> np.ndarray:
     """Each example's zero-shot score: (examples, candidates) for ``next line``, one score
-    per example for the binary tasks (higher: label 1)."""
+    per example for the binary tasks (higher: label 1). For ``next line`` and ``follows``
+    the score is log p(line | context) - log p(line), per token."""
     texts = [example.texts for example in examples]
-    if name == "next line":
-        contexts = [t[0] + "\n" for t in texts for _ in range(CHOICES)]
-        answers = [answer + "\n" for t in texts for answer in t[1:]]
-        return text_log_probabilities(model, encode, contexts, answers).reshape(-1, CHOICES)
+    if name == "corrupted":
+        return text_log_probabilities(
+            model, encode, ["\n"] * len(texts), [t[0] + "\n" for t in texts]
+        )
     if name == "follows":
-        seconds = [t[1] + "\n" for t in texts]
-        given_first = text_log_probabilities(model, encode, [t[0] + "\n" for t in texts], seconds)
-        alone = text_log_probabilities(model, encode, ["\n"] * len(texts), seconds)
-        return given_first - alone
-    lines = [t[0] + "\n" for t in texts]
-    return text_log_probabilities(model, encode, ["\n"] * len(texts), lines)
+        given, alone = conditional_and_alone(
+            model, encode, [t[0] for t in texts], [t[1] for t in texts]
+        )
+        return given - alone
+    contexts = [t[0] for t in texts for _ in range(CHOICES)]
+    given, alone = conditional_and_alone(model, encode, contexts, [a for t in texts for a in t[1:]])
+    return (given - alone).reshape(-1, CHOICES)
 
 
 def zero_shot(
@@ -156,11 +170,22 @@ def zero_shot(
 ) -> dict:
     """Test accuracy of task ``name``'s zero-shot heuristic; a binary task's threshold is
     chosen on the training split (the multiple-choice task needs none, nor its labels).
-    ``encode`` gives the model's own ids (``Encoder(checkpoint.tokenizer)``)."""
-    test = zero_shot_scores(model, encode, name, examples["test"])
+    For ``next line``, also the paper's plain version (the likeliest candidate given the
+    context, without subtracting its likelihood alone). ``encode`` gives the model's own ids
+    (``Encoder(checkpoint.tokenizer)``)."""
     labels = np.array([example.label for example in examples["test"]])
     if name == "next line":
-        return {"test": {"accuracy": float(np.mean(test.argmax(axis=1) == labels))}}
+        texts = [example.texts for example in examples["test"]]
+        contexts = [t[0] for t in texts for _ in range(CHOICES)]
+        answers = [a for t in texts for a in t[1:]]
+        given, alone = (
+            x.reshape(-1, CHOICES) for x in conditional_and_alone(model, encode, contexts, answers)
+        )
+        return {
+            "test": {"accuracy": float(np.mean((given - alone).argmax(axis=1) == labels))},
+            "plain": {"accuracy": float(np.mean(given.argmax(axis=1) == labels))},
+        }
+    test = zero_shot_scores(model, encode, name, examples["test"])
     train = zero_shot_scores(model, encode, name, examples["train"])
     threshold = best_threshold(train, np.array([example.label for example in examples["train"]]))
     predictions = (test > threshold).astype(int)
@@ -245,4 +270,24 @@ def label_efficiency(runs: list[dict], labels: np.ndarray) -> list[dict]:
                 **arm_difference(at_size, "pre-trained", "random", labels),
             }
         )
+    return rows
+
+
+def threshold_curve(
+    scores: dict[str, list], labels: dict[str, list], sizes: list[int | None], seeds: list[int]
+) -> list[dict]:
+    """What the language model's zero-shot score is worth with a few labels: for each size
+    and seed, the threshold with the best MCC on that many labelled training examples
+    (:func:`play_tasks.labelled_subset`, as fine-tuning draws them), scored on the test
+    split. ``scores`` and ``labels`` hold the train and test splits of a binary task."""
+    train, test = np.asarray(scores["train"]), np.asarray(scores["test"])
+    train_labels, test_labels = np.asarray(labels["train"]), np.asarray(labels["test"])
+    rows = []
+    for size in sizes:
+        values = []
+        for seed in seeds:
+            chosen = labelled_subset(train_labels, size, seed)
+            threshold = best_threshold(train[chosen], train_labels[chosen])
+            values.append(float(np.mean((test > threshold) == test_labels)))
+        rows.append({"size": len(labelled_subset(train_labels, size, 0)), "values": values})
     return rows

@@ -190,15 +190,19 @@ def test_label_efficiency_draws_both_arms_every_seed_and_the_reference_lines():
         }
         for size in (32, 128, 1000)
     ]
+    thresholded = [{"size": size, "values": [0.55, 0.57]} for size in (32, 128, 1000)]
     figure = plots.plot_label_efficiency(
-        {"corrupted": rows}, {"corrupted": 0.5}, {"corrupted": 0.501}
+        {"corrupted": rows}, {"corrupted": 0.5}, {"corrupted": 0.501}, {"corrupted": thresholded}
     )
     (axes,) = figure.axes
     means = {line.get_label(): line for line in axes.lines if line.get_linewidth() == 2}
     assert list(means["pre-trained (mean of seeds)"].get_ydata()) == [0.62] * 3
     assert list(means["random (mean of seeds)"].get_xdata()) == [32, 128, 1000]
     dots = [line for line in axes.lines if line.get_marker() == "o"]
-    assert sum(len(line.get_ydata()) for line in dots) == 2 * 3 * 3  # arms × sizes × seeds
+    assert sum(len(line.get_ydata()) for line in dots) == 2 * 3 * 3 + 3 * 2  # arms, threshold
+    assert list(means["LM score + threshold (no fine-tuning)"].get_ydata()) == pytest.approx(
+        [0.56] * 3
+    )
     references = {
         line.get_label(): line.get_ydata()[0]
         for line in axes.lines

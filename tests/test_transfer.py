@@ -125,3 +125,30 @@ def test_one_run_trains_on_the_subset_and_scores_the_test_split(follows):
 def test_too_few_examples_still_train_at_least_min_steps(follows):
     config = FinetuneConfig(min_steps=5, epochs=1, batch_size=8, seed=1)
     assert transfer.run_once(follows, config, size=8)["steps"] == 5
+
+
+def test_a_threshold_from_a_few_labels_separates_scores_that_separate():
+    rng = np.random.default_rng(0)
+    train_labels, test_labels = rng.integers(0, 2, 400), rng.integers(0, 2, 300)
+    scores = {"train": train_labels + rng.normal(0, 0.1, 400), "test": test_labels + 0.0}
+    labels = {"train": train_labels, "test": test_labels}
+    rows = transfer.threshold_curve(scores, labels, [8, None], seeds=[0, 1, 2])
+    assert [row["size"] for row in rows] == [8, 400]
+    assert all(value == 1.0 for row in rows for value in row["values"])
+    noise = {"train": rng.normal(size=400), "test": rng.normal(size=300)}
+    (row,) = transfer.threshold_curve(noise, labels, [None], seeds=[0])
+    assert abs(row["values"][0] - 0.5) < 0.1  # scores that know nothing give chance
+
+
+def test_next_line_zero_shot_reports_the_plain_heuristic_beside_its_own(
+    small_checkpoint, tokenizer
+):
+    from gpt_lesson.play_tasks import read_task
+
+    examples = {
+        s: rows[:30] for s, rows in read_task("next line", transfer.held_out_text()).items()
+    }
+    model = build_gpt(dataclasses.replace(CONFIG, vocab_size=tokenizer.vocab_size))
+    result = transfer.zero_shot(model, transfer.Encoder(tokenizer), "next line", examples)
+    assert set(result) == {"test", "plain"}
+    assert all(0.0 <= result[key]["accuracy"] <= 1.0 for key in result)
