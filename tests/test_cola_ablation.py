@@ -3,7 +3,7 @@
 import dataclasses
 import json
 
-from benchmarks import cola_ablation
+from experiments import cola_ablation
 from gpt_lesson.cola import ablation_configs
 from gpt_lesson.finetune import FinetuneConfig
 
