@@ -6,6 +6,7 @@ python -m experiments.what_pretraining_buys scores       # the last model's scor
 python -m experiments.what_pretraining_buys rates        # each arm's learning rate, per task
 python -m experiments.what_pretraining_buys curves       # the label-efficiency curves
 python -m experiments.what_pretraining_buys layers       # Figure 2 (left): blocks transferred
+python -m experiments.what_pretraining_buys longer       # stuck or slow? 10 times the steps
 python -m experiments.what_pretraining_buys all          # the five in order
 python -m experiments.what_pretraining_buys curves --tasks follows --threads 1  # a share
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from gpt_lesson.finetune import FinetuneConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "what_pretraining_buys"
-STEPS = ("pretrain", "zero-shot", "scores", "rates", "curves", "layers")
+STEPS = ("pretrain", "zero-shot", "scores", "rates", "curves", "layers", "longer")
 RUNS = Path(__file__).resolve().parent.parent / "runs"
 
 
@@ -47,6 +48,9 @@ class Plan:
     rate_seeds: tuple[int, ...]
     layer_tasks: tuple[str, ...]  # Figure 2 (left): the tasks, on all labelled examples
     layer_seeds: tuple[int, ...]
+    longer_task: str  # both arms on all labels for many more steps: stuck, or slow?
+    longer_steps: int
+    longer_seeds: tuple[int, ...]
     finetune: FinetuneConfig  # the recipe, but for the rate and the seed
     tasks: tuple[str, ...] = ("next line", "follows", "corrupted")
 
@@ -72,6 +76,9 @@ PLANS = {
         rate_seeds=(0,),
         layer_tasks=("corrupted",),
         layer_seeds=(0, 1, 2),
+        longer_task="corrupted",
+        longer_steps=600,
+        longer_seeds=(0, 1),
         # 3 epochs as in the paper, but at least 60 steps: 32 examples make 1 step an epoch
         finetune=FinetuneConfig(min_steps=60),
     ),
@@ -86,6 +93,9 @@ PLANS = {
         rate_seeds=(0,),
         layer_tasks=("corrupted",),
         layer_seeds=(0,),
+        longer_task="corrupted",
+        longer_steps=6,
+        longer_seeds=(0,),
         finetune=FinetuneConfig(max_steps=3, epochs=1),
         tasks=("corrupted",),
     ),
@@ -154,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         "rates": choose_rates,
         "curves": label_efficiency,
         "layers": blocks_transferred,
+        "longer": longer_training,
     }
     for step in STEPS if args.step == "all" else (args.step,):
         start = time.monotonic()
@@ -362,6 +373,31 @@ def blocks_transferred(plan: Plan, out: Path) -> None:
                     f"{name}, blocks {blocks}, seed {seed}: test {run['test']['accuracy']:.3f}",
                     flush=True,
                 )
+
+
+def longer_training(plan: Plan, out: Path) -> None:
+    """Both arms on all labelled examples of ``plan.longer_task`` for ``plan.longer_steps``
+    steps, each at its rate (``longer-<task>.json``): whether a flat curve is stuck or slow.
+    The validation curve of each run shows the way there."""
+    from gpt_lesson.transfer import run_once
+
+    name = plan.longer_task
+    store = Store(out / f"longer-{name.replace(' ', '_')}.json")
+    data = None
+    for arm in ARMS:
+        rate = chosen_rate(plan, out, name, arm)
+        for seed in plan.longer_seeds:
+            key = {"arm": arm, "seed": seed}
+            if store.has(key):
+                continue
+            data = data or task_data(plan, name)
+            changes = {"min_steps": plan.longer_steps, "max_steps": plan.longer_steps}
+            run = run_once(data, config_for(plan, arm, rate, seed, **changes), None)
+            store.add(key, run)
+            print(
+                f"{name}, {arm}, {run['steps']} steps, seed {seed}: test {run['test']['accuracy']:.3f}",
+                flush=True,
+            )
 
 
 def plan_layers(plan: Plan) -> int:
