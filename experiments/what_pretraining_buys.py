@@ -394,10 +394,8 @@ def longer_training(plan: Plan, out: Path) -> None:
             changes = {"min_steps": plan.longer_steps, "max_steps": plan.longer_steps}
             run = run_once(data, config_for(plan, arm, rate, seed, **changes), None)
             store.add(key, run)
-            print(
-                f"{name}, {arm}, {run['steps']} steps, seed {seed}: test {run['test']['accuracy']:.3f}",
-                flush=True,
-            )
+            where = f"{name}, {arm}, {run['steps']} steps, seed {seed}"
+            print(f"{where}: test {run['test']['accuracy']:.3f}", flush=True)
 
 
 def plan_layers(plan: Plan) -> int:
