@@ -43,6 +43,7 @@ class Plan:
     sizes: tuple[int | None, ...]  # labelled-set sizes of the curves (None: all)
     curve_tasks: tuple[str, ...]  # tasks with a whole curve; the others at all labels only
     seeds: tuple[int, ...]  # seeds of every point of the curves
+    all_only_seeds: tuple[int, ...]  # seeds of the tasks fine-tuned on all labels only
     rates: tuple[float, ...]  # learning rates tried for each arm and task
     rate_size: int  # the labelled-set size at which the rates are chosen
     rate_seeds: tuple[int, ...]
@@ -71,6 +72,7 @@ PLANS = {
         # next line runs 2 sequences an example, so twice the time: all labels only
         curve_tasks=("follows", "corrupted"),
         seeds=(0, 1, 2, 3, 4),
+        all_only_seeds=(0, 1, 2),
         rates=(2.5e-4, 1e-3),  # chapter 5's choices for random and pre-trained weights
         rate_size=512,
         rate_seeds=(0,),
@@ -88,6 +90,7 @@ PLANS = {
         sizes=(16, None),
         curve_tasks=("corrupted",),
         seeds=(0, 1),
+        all_only_seeds=(0, 1),
         rates=(1e-3,),
         rate_size=16,
         rate_seeds=(0,),
@@ -334,10 +337,11 @@ def label_efficiency(plan: Plan, out: Path) -> None:
     for name in plan.tasks:
         store = Store(out / f"curves-{name.replace(' ', '_')}.json")
         data = None
-        for size in plan.sizes if name in plan.curve_tasks else (None,):
+        whole = name in plan.curve_tasks
+        for size in plan.sizes if whole else (None,):
             for arm in ARMS:
                 rate = chosen_rate(plan, out, name, arm)
-                for seed in plan.seeds:
+                for seed in plan.seeds if whole else plan.all_only_seeds:
                     key = {"arm": arm, "labelled": size_name(size), "seed": seed}
                     if store.has(key):
                         continue
