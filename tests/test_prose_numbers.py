@@ -96,6 +96,14 @@ QUOTED: dict[str, dict[str, str]] = {
         "0.062": "benchmarks/README.md: row (a)'s check at 1e-3 re-run on a third host",
         "0.030": "benchmarks/README.md: row (a)'s check at 1e-3 as first run",
     },
+    "06_what_pretraining_buys": {
+        "9%": "the paper, section 5: full transfer's gain on MultiNLI",
+        "15%": "gpt_lesson/play_tasks.py: SPLIT_PATTERN, the validation split's share",
+        "35%": "gpt_lesson/play_tasks.py: SPLIT_PATTERN, the test split's share",
+        "27": "notebooks/05_finetuning_cola.ipynb: GPT-1's parameters over chapter 3's (27×)",
+        "0.55": "a definition: exercise 1's accuracy to tell from chance",
+        "0.50": "a definition: chance on a binary task",
+    },
     "A1_benchmarks": {
         "1,024": "gpt_lesson/config.py: the blog preset's feed-forward width",
         "576": "a definition: a 64-token prompt and 512 new tokens",
