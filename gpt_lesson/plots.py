@@ -241,9 +241,12 @@ def plot_ablation(rows: list[dict], splits: dict[str, str], metric_name: str = "
     return figure
 
 
-def plot_finetuning_curves(curves: dict[str, list[dict]]) -> Figure:
+def plot_finetuning_curves(
+    curves: dict[str, list[dict]], validation: str = "split carved from train"
+) -> Figure:
     """Top: training L2 and L1 (Keras' running means within each epoch) against the step.
-    Bottom: validation MCC against the step. One colour per run name in ``curves``."""
+    Bottom: validation MCC against the step (``validation`` says which split, in the
+    title). One colour per run name in ``curves``."""
     figure, (losses, mcc) = plt.subplots(2, 1, figsize=(8, 7.5))
     for index, (name, points) in enumerate(curves.items()):
         steps = [point["step"] for point in points]
@@ -260,7 +263,7 @@ def plot_finetuning_curves(curves: dict[str, list[dict]]) -> Figure:
     mcc.axhline(0.0, color="grey", linewidth=0.6, linestyle="--")
     mcc.set_xlabel("training step")
     mcc.set_ylabel("validation MCC")
-    mcc.set_title("Validation MCC (split carved from train)")
+    mcc.set_title(f"Validation MCC ({validation})")
     mcc.legend(fontsize=7)
     figure.tight_layout()
     return figure
@@ -444,7 +447,9 @@ def plot_label_efficiency(
         axes.set_xlabel("labelled training examples")
         axes.set_ylabel("test accuracy")
         axes.set_title(f"{task}: what the labelled examples buy, with and without pre-training")
-        axes.legend(fontsize=8, loc="upper left")
+        low, high = axes.get_ylim()
+        axes.set_ylim(low - 0.6 * (high - low), high)  # room below the points for the legend
+        axes.legend(fontsize=8, loc="lower right", ncol=2)
     figure.tight_layout()
     return figure
 
@@ -486,6 +491,7 @@ def plot_zero_shot_over_pretraining(
     for epoch_end in range(epoch_steps, max(steps) + 1, epoch_steps):
         bits.axvline(epoch_end, color="grey", linewidth=0.5)
     bits.set_xscale("symlog", linthresh=10)
+    bits.set_xlim(-1, max(steps) * 1.3)  # no negative steps; room for the last point
     bits.set_xlabel("pre-training step (grey lines: ends of epochs)")
     bits.set_ylabel("validation bits per character")
     bits.set_title("The language model on the held-out text")

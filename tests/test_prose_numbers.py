@@ -79,8 +79,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "262": "GPT-2's encoder.json: the id of ' the'",
     },
     "05_finetuning_cola": {
-        "1.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
-        "1.9": "benchmarks/results/chapters-quick.json: this chapter's minutes",
+        "1.9": "benchmarks/results/chapters-default.json: this chapter's minutes (and quick's)",
         "1.1": "CoLA's version (nyu-mll.github.io/CoLA)",
         "23": "CoLA's README: sentences from 23 linguistics publications",
         "45.4": "the paper's Table 5: CoLA MCC of the full method",
@@ -97,6 +96,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "0.030": "benchmarks/README.md: row (a)'s check at 1e-3 as first run",
     },
     "06_what_pretraining_buys": {
+        "4.2": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "9%": "the paper, section 5: full transfer's gain on MultiNLI",
         "15%": "gpt_lesson/play_tasks.py: SPLIT_PATTERN, the validation split's share",
         "35%": "gpt_lesson/play_tasks.py: SPLIT_PATTERN, the test split's share",
