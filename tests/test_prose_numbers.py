@@ -98,6 +98,7 @@ QUOTED: dict[str, dict[str, str]] = {
     "06_what_pretraining_buys": {
         "4.2": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "9%": "the paper, section 5: full transfer's gain on MultiNLI",
+        "8.9%": "the paper, section 1: its absolute gain on Story Cloze",
         "15%": "gpt_lesson/play_tasks.py: SPLIT_PATTERN, the validation split's share",
         "35%": "gpt_lesson/play_tasks.py: SPLIT_PATTERN, the test split's share",
         "27": "notebooks/05_finetuning_cola.ipynb: GPT-1's parameters over chapter 3's (27×)",
