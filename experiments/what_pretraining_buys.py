@@ -230,6 +230,25 @@ def task_data(plan: Plan, name: str):
     return prepare_play_task(load_pretrained(plan), load_gpt2_tokenizer(), name)
 
 
+class TaskRuns:
+    """Fine-tuning runs of one task into one store: each key run once, the task's data
+    prepared only when a run is missing, and one line printed per run."""
+
+    def __init__(self, plan: Plan, name: str, path: Path) -> None:
+        self.plan, self.name, self.store, self.data = plan, name, Store(path), None
+
+    def run(self, key: dict, config: FinetuneConfig, size: int | None, split: str = "test") -> None:
+        from gpt_lesson.transfer import run_once
+
+        if self.store.has(key):
+            return
+        self.data = self.data or task_data(self.plan, self.name)
+        run = run_once(self.data, config, size)
+        self.store.add(key, run)
+        where = ", ".join(f"{k} {v}" for k, v in key.items())
+        print(f"{self.name}, {where}: {split} {run[split]['accuracy']:.3f}", flush=True)
+
+
 def config_for(plan: Plan, arm: str, rate: float, seed: int, **changes) -> FinetuneConfig:
     return dataclasses.replace(plan.finetune, **ARMS[arm], learning_rate=rate, seed=seed, **changes)
 
@@ -295,25 +314,13 @@ def example_scores(plan: Plan, out: Path) -> None:
 def choose_rates(plan: Plan, out: Path) -> None:
     """Each arm's learning rate for each task: the best mean validation accuracy at
     ``plan.rate_size`` labelled examples (``rates-<task>.json``)."""
-    from gpt_lesson.transfer import run_once
-
     for name in plan.tasks:
-        store = Store(out / f"rates-{name.replace(' ', '_')}.json")
-        data = None
+        runs = TaskRuns(plan, name, out / f"rates-{name.replace(' ', '_')}.json")
         for arm in ARMS:
             for rate in plan.rates:
                 for seed in plan.rate_seeds:
                     key = {"arm": arm, "learning_rate": rate, "seed": seed}
-                    if store.has(key):
-                        continue
-                    data = data or task_data(plan, name)
-                    run = run_once(data, config_for(plan, arm, rate, seed), plan.rate_size)
-                    store.add(key, run)
-                    accuracy = run["validation"]["accuracy"]
-                    print(
-                        f"{name}, {arm}, rate {rate:g}, seed {seed}: validation {accuracy:.3f}",
-                        flush=True,
-                    )
+                    runs.run(key, config_for(plan, arm, rate, seed), plan.rate_size, "validation")
 
 
 def chosen_rate(plan: Plan, out: Path, name: str, arm: str) -> float:
@@ -332,74 +339,44 @@ def chosen_rate(plan: Plan, out: Path, name: str, arm: str) -> float:
 def label_efficiency(plan: Plan, out: Path) -> None:
     """The label-efficiency curves: both arms at every size with every seed, each arm at its
     own rate (``curves-<task>.json``)."""
-    from gpt_lesson.transfer import run_once
-
     for name in plan.tasks:
-        store = Store(out / f"curves-{name.replace(' ', '_')}.json")
-        data = None
+        runs = TaskRuns(plan, name, out / f"curves-{name.replace(' ', '_')}.json")
         whole = name in plan.curve_tasks
         for size in plan.sizes if whole else (None,):
             for arm in ARMS:
                 rate = chosen_rate(plan, out, name, arm)
                 for seed in plan.seeds if whole else plan.all_only_seeds:
                     key = {"arm": arm, "labelled": size_name(size), "seed": seed}
-                    if store.has(key):
-                        continue
-                    data = data or task_data(plan, name)
-                    run = run_once(data, config_for(plan, arm, rate, seed), size)
-                    store.add(key, run)
-                    where = f"{name}, {arm}, {size_name(size)} labelled, seed {seed}"
-                    print(f"{where}: test {run['test']['accuracy']:.3f}", flush=True)
+                    runs.run(key, config_for(plan, arm, rate, seed), size)
 
 
 def blocks_transferred(plan: Plan, out: Path) -> None:
     """Figure 2 (left): the embeddings and the lowest 0..L blocks transferred, the rest from
     random weights, on all labelled examples, at the pre-trained arm's rate
     (``layers-<task>.json``); "none" is the random arm at its own rate."""
-    from gpt_lesson.transfer import run_once
-
     layers = plan_layers(plan)
     for name in plan.layer_tasks:
-        store = Store(out / f"layers-{name.replace(' ', '_')}.json")
-        data = None
+        runs = TaskRuns(plan, name, out / f"layers-{name.replace(' ', '_')}.json")
         for blocks in ("none", *range(layers + 1)):
             arm = "random" if blocks == "none" else "pre-trained"
             rate = chosen_rate(plan, out, name, arm)
+            changes = {} if blocks == "none" else {"transfer_blocks": blocks}
             for seed in plan.layer_seeds:
-                key = {"blocks": blocks, "seed": seed}
-                if store.has(key):
-                    continue
-                data = data or task_data(plan, name)
-                changes = {} if blocks == "none" else {"transfer_blocks": blocks}
-                run = run_once(data, config_for(plan, arm, rate, seed, **changes), None)
-                store.add(key, run)
-                print(
-                    f"{name}, blocks {blocks}, seed {seed}: test {run['test']['accuracy']:.3f}",
-                    flush=True,
-                )
+                config = config_for(plan, arm, rate, seed, **changes)
+                runs.run({"blocks": blocks, "seed": seed}, config, None)
 
 
 def longer_training(plan: Plan, out: Path) -> None:
     """Both arms on all labelled examples of ``plan.longer_task`` for ``plan.longer_steps``
     steps, each at its rate (``longer-<task>.json``): whether a flat curve is stuck or slow.
     The validation curve of each run shows the way there."""
-    from gpt_lesson.transfer import run_once
-
     name = plan.longer_task
-    store = Store(out / f"longer-{name.replace(' ', '_')}.json")
-    data = None
+    runs = TaskRuns(plan, name, out / f"longer-{name.replace(' ', '_')}.json")
+    steps = {"min_steps": plan.longer_steps, "max_steps": plan.longer_steps}
     for arm in ARMS:
         rate = chosen_rate(plan, out, name, arm)
         for seed in plan.longer_seeds:
-            key = {"arm": arm, "seed": seed}
-            if store.has(key):
-                continue
-            data = data or task_data(plan, name)
-            changes = {"min_steps": plan.longer_steps, "max_steps": plan.longer_steps}
-            run = run_once(data, config_for(plan, arm, rate, seed, **changes), None)
-            store.add(key, run)
-            where = f"{name}, {arm}, {run['steps']} steps, seed {seed}"
-            print(f"{where}: test {run['test']['accuracy']:.3f}", flush=True)
+            runs.run({"arm": arm, "seed": seed}, config_for(plan, arm, rate, seed, **steps), None)
 
 
 def plan_layers(plan: Plan) -> int:
