@@ -1,12 +1,15 @@
 """Chapter 4's grid of training runs (``gpt_lesson.study``), regenerated and resumable.
 
-python -m experiments.stuck_accuracy                # every run of the default profile
+python -m experiments.stuck_accuracy                # every run of the default plan
 python -m experiments.stuck_accuracy --workers 2    # two processes of one thread each
 python -m experiments.stuck_accuracy --quick        # the tiny grid, seconds
+python -m experiments.stuck_accuracy --plan "second edition" --list
 
-Each finished run is written to ``experiments/results/stuck_accuracy/<run>.json`` (or
-``--out``); a run already stored is skipped, so the command carries on where an
-interrupted one stopped. ``--list`` prints which runs are stored and which are missing.
+Each finished run is written to ``experiments/results/<folder>/<run>.json`` (or ``--out``):
+``stuck_accuracy_held_out`` for the default plan, whose runs are judged on the play's last
+5%, ``stuck_accuracy`` for the second edition's, trained on all of it. A run already stored
+is skipped, so the command carries on where an interrupted one stopped. ``--list`` prints
+which runs are stored and which are missing.
 """
 
 from __future__ import annotations
@@ -17,12 +20,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "stuck_accuracy"
+RESULTS = Path(__file__).resolve().parent / "results"
+FOLDERS = {
+    "default": "stuck_accuracy_held_out",
+    "second edition": "stuck_accuracy",
+    "quick": "stuck_accuracy-quick",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the quick profile's tiny grid")
+    parser.add_argument(
+        "--plan", choices=("default", "second edition"), default="default", help="which grid"
+    )
     parser.add_argument("--out", type=Path, default=None, help="results folder")
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the grid")
     parser.add_argument(
@@ -30,11 +41,12 @@ def main() -> None:
     )
     parser.add_argument("--list", action="store_true", help="show stored and missing runs")
     args = parser.parse_args()
-    out = args.out or (RESULTS.with_name("stuck_accuracy-quick") if args.quick else RESULTS)
+    name = "quick" if args.quick else args.plan
+    out = args.out or RESULTS / FOLDERS[name]
     if args.workers > 1:
         command = [sys.executable, "-m", "experiments.stuck_accuracy", "--workers", "1"]
         command += ["--out", str(out), "--threads", str(args.threads or 1)]
-        command += ["--quick"] if args.quick else []
+        command += ["--quick"] if args.quick else ["--plan", args.plan]
         workers = [subprocess.Popen(command) for _ in range(args.workers)]
         sys.exit(max(worker.wait() for worker in workers))
     if args.threads:
@@ -47,7 +59,7 @@ def main() -> None:
     from gpt_lesson import blog, study
     from gpt_lesson.data import read_text
 
-    plan = study.PLANS["quick" if args.quick else "default"]
+    plan = study.PLANS[name]
     runs = study.grid(plan)
     if args.list:
         records, missing = study.load(runs, out)
@@ -55,8 +67,17 @@ def main() -> None:
         for run in missing:
             print(f"  missing: {run.stem} ({run.steps} steps)")
         return
+    from benchmarks.machine import describe_machine
+
     seed_ids = blog.seed_token_ids(read_text("shakespeare"))
-    study.run_grid(runs, out, seed_ids, jit_compile=plan.jit_compile)
+    study.run_grid(
+        runs,
+        out,
+        seed_ids,
+        jit_compile=plan.jit_compile,
+        every=plan.evaluate_every,
+        machine=describe_machine,
+    )
 
 
 if __name__ == "__main__":

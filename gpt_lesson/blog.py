@@ -252,6 +252,7 @@ class Windows:
     labels: np.ndarray
     pad_id: int
     vocabulary: Vocabulary | None  # None: the ids are GPT-2's own
+    held_out: tuple[np.ndarray, np.ndarray] | None = None  # (inputs, labels) no run trains on
 
     def sized(self, config: GPTConfig) -> GPTConfig:
         """``config`` with as many outputs as these windows' vocabulary has."""
@@ -260,17 +261,25 @@ class Windows:
         return dataclasses.replace(config, vocab_size=self.vocabulary.size)
 
 
-def frame(ids: np.ndarray, recipe: Recipe = BLOG, trim_vocabulary: bool = False) -> Windows:
+def frame(
+    ids: np.ndarray, recipe: Recipe = BLOG, trim_vocabulary: bool = False, held_out: float = 0.0
+) -> Windows:
     """The seed's windows of ``ids``; ``trim_vocabulary`` renumbers them to the ids they
-    use (the experiments' cost lever: a smaller output layer, the same label frequencies)."""
-    inputs, labels = seed_windows(ids, recipe)
+    use (the experiments' cost lever: a smaller output layer, the same label frequencies);
+    ``held_out`` keeps that share of the text, at its end, apart as held-out windows."""
+    cut = len(ids) - int(len(ids) * held_out)
+    inputs, labels = seed_windows(ids[:cut], recipe)
+    kept = seed_windows(ids[cut:], recipe) if held_out else None
     if not trim_vocabulary:
-        return Windows(inputs, labels, PAD_ID, None)
+        return Windows(inputs, labels, PAD_ID, None, kept)
+    streams = (inputs, labels, *(kept or ()))
     vocabulary = Vocabulary.used_by(
-        inputs.ravel(), labels.ravel(), always=(PAD_ID, START_ID, END_ID)
+        *(stream.ravel() for stream in streams), always=(PAD_ID, START_ID, END_ID)
     )
     pad = int(vocabulary.compact(np.array([PAD_ID]))[0])
-    return Windows(vocabulary.compact(inputs), vocabulary.compact(labels), pad, vocabulary)
+    if kept is not None:
+        kept = tuple(vocabulary.compact(stream) for stream in kept)
+    return Windows(vocabulary.compact(inputs), vocabulary.compact(labels), pad, vocabulary, kept)
 
 
 def train_recipe(
@@ -281,22 +290,26 @@ def train_recipe(
     seed: int = 0,
     jit_compile: bool | str = True,
     probe_steps: tuple[int, ...] = (),
+    callbacks: tuple[keras.callbacks.Callback, ...] = (),
 ) -> tuple[keras.Model, StepLog, LayerProbe]:
     """A fresh seed-style model trained ``steps`` batches with ``recipe``: the model, its
-    step log, and per-layer gradient norms and update sizes at ``probe_steps`` (measured
-    on the first batch). ``seed`` fixes the weights, the dropout and, if the recipe
-    shuffles, the batch order."""
+    step log, and the layer probe's measurements at ``probe_steps`` (gradients on the
+    first batch, Adam's steps, the output change); ``callbacks`` also watch the training
+    (a held-out evaluation, say). ``seed`` fixes the weights, the dropout and, if the
+    recipe shuffles, the batch order."""
     keras.utils.set_random_seed(seed)
     model = build_blog_model(windows.sized(config), recipe)
     compile_blog_model(model, recipe, windows.pad_id, jit_compile, entropy=True)
     log = StepLog()
     probe_batch = (windows.inputs[:SEED_BATCH_SIZE], windows.labels[:SEED_BATCH_SIZE])
-    probe = LayerProbe(probe_steps, probe_batch, model.loss)
+    probe = LayerProbe(
+        probe_steps, probe_batch, model.loss, windows.pad_id, not recipe.softmax_output
+    )
     model.fit(
         seed_dataset(windows.inputs, windows.labels, shuffle_seed=seed if recipe.shuffle else None),
         epochs=1,
         steps_per_epoch=steps,
-        callbacks=[BatchMetrics(), log, probe],
+        callbacks=[BatchMetrics(), log, probe, *callbacks],
         shuffle=False,  # the dataset orders its own batches
         verbose=0,
     )

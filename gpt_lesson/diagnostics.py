@@ -254,6 +254,12 @@ def gradients_reach_every_layer(probe: dict, vanishing: float = 1e-3) -> Check:
     detail = f"{weakest(-1)} of the largest layer's gradient ({weakest(0)})"
     if not passed:
         detail += f"; under {vanishing:g}, that layer has stopped learning"
+        healthy_at_start = bool((relative[0] >= vanishing).all())
+        detail += (
+            ": it vanished during training (every layer got its share at step 0)"
+            if healthy_at_start
+            else ", and some layer was already starved at step 0 (the initialisation)"
+        )
     if not finite:
         detail += "; some gradients are not finite"
     figure, axes = plt.subplots(figsize=(7, 4.2))

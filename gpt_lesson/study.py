@@ -26,12 +26,13 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gpt_lesson import blog, diagnostics
+from gpt_lesson import blog, diagnostics, held_out
 from gpt_lesson.config import PRESETS, GPTConfig
 from gpt_lesson.files import write_json
 
@@ -53,24 +54,36 @@ class Plan:
     seeds: tuple[int, ...]  # factorial cells
     one_factor_seeds: tuple[int, ...]
     jit_compile: bool = True
+    held_out: float = 0.0  # the share of the text, at its end, that no run trains on
+    evaluate_every: int = 100  # steps between held-out evaluations
+    wide_config: GPTConfig | None = None  # the second width's model
+    wide_seeds: tuple[int, ...] = ()
+    blog_long_steps: int | None = None  # the blog's recipe, run this long at the first width
 
 
 # The seed's depth, heads ratio and framing, 8x narrower: a step of 0.1-0.2 s on 2 cores.
 SMALL = GPTConfig(
     sequence_length=64, hidden_dim=64, num_layers=12, num_heads=4, intermediate_dim=128
 )
+# Twice as wide, with the blog's 8 heads (of 16 dimensions, as at width 64).
+WIDE = dataclasses.replace(SMALL, hidden_dim=128, num_heads=8, intermediate_dim=256)
 TINY = GPTConfig(sequence_length=64, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32)
+SECOND_EDITION = Plan(
+    SMALL,
+    PRESETS["blog"],
+    steps=1000,
+    long_steps=3000,
+    warmup_steps=2000,
+    full_steps=540,  # 8,628 windows in batches of 16: one epoch
+    seeds=(0, 1, 2),
+    one_factor_seeds=(0, 1),
+)
 PLANS: dict[str, Plan] = {
-    "default": Plan(
-        SMALL,
-        PRESETS["blog"],
-        steps=1000,
-        long_steps=3000,
-        warmup_steps=2000,
-        full_steps=540,  # 8,628 windows in batches of 16: one epoch
-        seeds=(0, 1, 2),
-        one_factor_seeds=(0, 1),
+    # Every run judged on the last 5% of the play; a second width; the blog's recipe longer.
+    "default": dataclasses.replace(
+        SECOND_EDITION, held_out=0.05, wide_config=WIDE, wide_seeds=(0, 1), blog_long_steps=3000
     ),
+    "second edition": SECOND_EDITION,  # trained on all the text, judged on its own batches
     "quick": Plan(
         TINY,
         TINY,
@@ -81,6 +94,11 @@ PLANS: dict[str, Plan] = {
         seeds=(0,),
         one_factor_seeds=(0,),
         jit_compile=False,
+        held_out=0.05,
+        evaluate_every=4,
+        wide_config=dataclasses.replace(TINY, hidden_dim=32),
+        wide_seeds=(0,),
+        blog_long_steps=24,
     ),
 }
 
@@ -89,13 +107,14 @@ PLANS: dict[str, Plan] = {
 class Run:
     """One training run of the grid: a recipe, a model size, a length and a seed."""
 
-    group: str  # "factorial", "one factor" or "full size"
+    group: str  # "factorial", "one factor", "width 128", "long" or "full size"
     row: str  # the layer norm, or the one factor changed
     column: str  # the learning-rate schedule
     recipe: blog.Recipe
     config: GPTConfig
     steps: int
     seed: int
+    held_out: float = 0.0  # the share of the text kept apart for evaluation
 
     @property
     def stem(self) -> str:
@@ -110,6 +129,7 @@ class Run:
             "recipe": dataclasses.asdict(self.recipe),
             "steps": self.steps,
             "seed": self.seed,
+            "held_out": self.held_out,
         }
 
 
@@ -132,13 +152,18 @@ def _steps(recipe: blog.Recipe, plan: Plan) -> int:
     return plan.long_steps if recipe.warmup_steps else plan.steps
 
 
-def _factorial(plan: Plan, seed: int) -> list[Run]:
+def _recipe(row: str, column: str, plan: Plan) -> blog.Recipe:
+    return blog.Recipe(normalize_first=row == PRE_LN, **schedule(column, plan))
+
+
+def _factorial(plan: Plan, seed: int, rows=(POST_LN, PRE_LN), columns=SCHEDULES) -> list[Run]:
     runs = []
-    for row, normalize_first in ((POST_LN, False), (PRE_LN, True)):
-        for column in SCHEDULES:
-            recipe = blog.Recipe(normalize_first=normalize_first, **schedule(column, plan))
+    for row in rows:
+        for column in columns:
+            recipe = _recipe(row, column, plan)
+            steps = _steps(recipe, plan)
             runs.append(
-                Run("factorial", row, column, recipe, plan.config, _steps(recipe, plan), seed)
+                Run("factorial", row, column, recipe, plan.config, steps, seed, plan.held_out)
             )
     return runs
 
@@ -162,19 +187,61 @@ def one_factor_rows(plan: Plan) -> dict[str, tuple[blog.Recipe, GPTConfig]]:
 def _one_factor(plan: Plan, seed: int, names: tuple[str, ...]) -> list[Run]:
     rows = one_factor_rows(plan)
     return [
-        Run("one factor", name, BLOG_SCHEDULE, rows[name][0], rows[name][1], plan.steps, seed)
+        Run(
+            "one factor",
+            name,
+            BLOG_SCHEDULE,
+            *rows[name],
+            plan.steps,
+            seed,
+            plan.held_out,
+        )
         for name in names
     ]
 
 
+WIDE_CELLS = (  # the rescues of the first width, and the blog, at the second
+    (POST_LN, BLOG_SCHEDULE),
+    (PRE_LN, BLOG_SCHEDULE),
+    ("N(0, 0.02) init", BLOG_SCHEDULE),
+    (POST_LN, SCHEDULES[3]),
+    (POST_LN, SCHEDULES[2]),
+)
+
+
+def _wide(plan: Plan, seed: int) -> list[Run]:
+    if plan.wide_config is None:
+        return []
+    group = f"width {plan.wide_config.hidden_dim}"
+    runs = []
+    for row, column in WIDE_CELLS:
+        recipe = _recipe(POST_LN, column, plan)
+        if row == PRE_LN:
+            recipe = dataclasses.replace(recipe, normalize_first=True)
+        if row.startswith("N(0"):
+            recipe = dataclasses.replace(recipe, initializer_range=0.02)
+        steps = _steps(recipe, plan)
+        runs.append(Run(group, row, column, recipe, plan.wide_config, steps, seed, plan.held_out))
+    return runs
+
+
+def _long(plan: Plan, seed: int) -> list[Run]:
+    if plan.blog_long_steps is None:
+        return []
+    steps = plan.blog_long_steps
+    return [Run("long", POST_LN, BLOG_SCHEDULE, blog.BLOG, plan.config, steps, seed, plan.held_out)]
+
+
 def _full_size(plan: Plan) -> list[Run]:
+    """The blog's own size for one epoch: trained on all the text (the second edition's
+    runs; too slow on a CPU to repeat with a held-out stretch)."""
     cells = ((POST_LN, BLOG_SCHEDULE), (POST_LN, SCHEDULES[2]), (PRE_LN, BLOG_SCHEDULE))
     return [
         Run(
             "full size",
             row,
             column,
-            blog.Recipe(normalize_first=row == PRE_LN, **schedule(column, plan)),
+            _recipe(row, column, plan),
             plan.full_config,
             plan.full_steps,
             0,
@@ -184,19 +251,25 @@ def _full_size(plan: Plan) -> list[Run]:
 
 
 def grid(plan: Plan) -> list[Run]:
-    """Every run of the experiment, the most informative first (one seed of everything
-    that decides the story before the further seeds)."""
+    """Every run of the experiment, the most informative first: the blog and pre-LN (the
+    probes' contrast), the second width, the blog's recipe run longer, the rest of one
+    seed; then the second seeds, the blog's other choices, and the factorial's third seed."""
     suspects = ("3 layers", "6 layers", "N(0, 0.02) init", "shuffled batches")
     other_choices = ("logits", "clipnorm 1", "mask fixed", "no end token")
     first, *others = plan.one_factor_seeds
-    runs = _factorial(plan, plan.seeds[0]) + _one_factor(plan, first, suspects)
-    runs += _full_size(plan)
-    runs += [run for seed in plan.seeds[1:] for run in _factorial(plan, seed)]
+    contrast = _factorial(plan, plan.seeds[0], columns=(BLOG_SCHEDULE,))
+    runs = contrast + [run for seed in plan.wide_seeds[:1] for run in _wide(plan, seed)]
+    runs += _long(plan, first)
+    runs += [run for run in _factorial(plan, plan.seeds[0]) if run not in contrast]
+    runs += _one_factor(plan, first, suspects) + _full_size(plan)
+    runs += [run for seed in plan.wide_seeds[1:] for run in _wide(plan, seed)]
+    runs += [run for seed in plan.seeds[1:2] for run in _factorial(plan, seed)]
     runs += [run for seed in others for run in _one_factor(plan, seed, suspects)]
     runs += [
         run for seed in plan.one_factor_seeds for run in _one_factor(plan, seed, other_choices)
     ]
-    return runs
+    runs += [run for seed in others for run in _long(plan, seed)]
+    return runs + [run for seed in plan.seeds[2:] for run in _factorial(plan, seed)]
 
 
 def first_of_each_group(runs: list[Run]) -> list[Run]:
@@ -210,7 +283,8 @@ def first_of_each_group(runs: list[Run]) -> list[Run]:
 
 def probe_steps(steps: int) -> tuple[int, ...]:
     """Where the layer probe measures: densely at the start, where collapse happens."""
-    marks = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 1500, 2000, 2500)
+    marks = (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
+    marks += (1500, 2000, 2500)
     return tuple(sorted({m for m in marks if m < steps} | {steps - 1}))
 
 
@@ -222,11 +296,33 @@ def _rounded(values, digits: int = 5) -> list:
     return value if value == 0 or not math.isfinite(value) else float(f"{value:.{digits}g}")
 
 
-def train(run: Run, seed_ids: np.ndarray, jit_compile: bool = True) -> dict:
-    """Train ``run`` on the seed's token stream and return its record."""
+def text_shares(labels: np.ndarray, pad_id: int) -> dict:
+    """The plateau of a framing: its labels' most frequent token's share, and their
+    entropy (nats), the loss of a model that predicts the label frequencies."""
+    _, shares = diagnostics.label_shares(labels, pad_id)
+    return {
+        "majority_share": float(shares[0]),
+        "label_entropy": float(-(shares * np.log(shares)).sum()),
+    }
+
+
+def train(run: Run, seed_ids: np.ndarray, jit_compile: bool = True, every: int = 100) -> dict:
+    """Train ``run`` on the seed's token stream and return its record; with a held-out
+    share, the model is also evaluated on it every ``every`` steps."""
     start, cpu_start = time.monotonic(), time.process_time()
-    windows = blog.frame(seed_ids, run.recipe, trim_vocabulary=True)
-    ids, shares = diagnostics.label_shares(windows.labels, windows.pad_id)
+    windows = blog.frame(seed_ids, run.recipe, trim_vocabulary=True, held_out=run.held_out)
+    callbacks, extra = (), {}
+    if windows.held_out is not None:
+        inputs, labels = windows.held_out
+        evaluation = held_out.HeldOutEvaluation(
+            held_out.evaluation_steps(run.steps, every),
+            inputs,
+            labels,
+            windows.pad_id,
+            from_logits=not run.recipe.softmax_output,
+        )
+        callbacks = (evaluation,)
+        extra = {"held_out_text": {"windows": len(inputs), **text_shares(labels, windows.pad_id)}}
     _, log, probe = blog.train_recipe(
         run.recipe,
         run.config,
@@ -235,20 +331,26 @@ def train(run: Run, seed_ids: np.ndarray, jit_compile: bool = True) -> dict:
         seed=run.seed,
         jit_compile=jit_compile,
         probe_steps=probe_steps(run.steps),
+        callbacks=callbacks,
     )
+    if callbacks:
+        extra["evaluation"] = {
+            k: v if k == "steps" else _rounded(v) for k, v in evaluation.record().items()
+        }
     return {
         "group": run.group,
         "row": run.row,
         "column": run.column,
         **run.key(),
-        "majority_share": float(shares[0]),
-        "label_entropy": float(-(shares * np.log(shares)).sum()),
+        **text_shares(windows.labels, windows.pad_id),
         "loss": _rounded(log.loss),
         "accuracy": _rounded(log.accuracy),
         "entropy": _rounded(log.entropy),
         "probe": {
-            k: v if k in ("steps", "layers") else _rounded(v) for k, v in probe.record().items()
+            k: v if k in ("steps", "layers", "sizes") else _rounded(v)
+            for k, v in probe.record().items()
         },
+        **extra,
         "minutes": (time.monotonic() - start) / 60.0,
         "cpu_minutes": (time.process_time() - cpu_start) / 60.0,
         "threads": os.environ.get("GPT_LESSON_THREADS", "default"),
@@ -281,9 +383,17 @@ def _claim(path: Path) -> bool:
 
 
 def run_grid(
-    runs: list[Run], folder: Path, seed_ids: np.ndarray, jit_compile: bool = True, say=print
+    runs: list[Run],
+    folder: Path,
+    seed_ids: np.ndarray,
+    jit_compile: bool = True,
+    say=print,
+    every: int = 100,
+    machine: Callable[[], dict] = dict,
 ) -> None:
-    """Train every run of ``runs`` not yet stored in ``folder``, one after another.
+    """Train every run of ``runs`` not yet stored in ``folder``, one after another,
+    evaluating on held-out text every ``every`` steps; ``machine()`` describes the
+    computer, stored with each record.
 
     Several processes may share a folder: each run is claimed by a lock file first, so
     they split the work; an interrupted experiment carries on where it stopped.
@@ -296,7 +406,7 @@ def run_grid(
         try:
             if stored(run, folder) is None:  # another process may have finished it meanwhile
                 say(f"[{index}/{len(runs)}] {run.stem}: {run.steps} steps")
-                record = train(run, seed_ids, jit_compile)
+                record = {**train(run, seed_ids, jit_compile, every), "machine": machine()}
                 write_json(folder / f"{run.stem}.json", record, separators=(",", ":"))
                 say(f"[{index}/{len(runs)}] {run.stem}: done in {record['minutes']:.1f} min")
         finally:

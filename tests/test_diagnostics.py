@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from gpt_lesson import blog, diagnostics
 from gpt_lesson.config import GPTConfig
-from gpt_lesson.layer_probe import LayerProbe
+from gpt_lesson.layer_probe import LayerProbe, adam_terms
 from gpt_lesson.objectives import masked_accuracy
 
 PAD = 9
@@ -138,11 +138,16 @@ def test_masked_metric_check_catches_a_metric_that_ignores_its_mask():
     ).passed
 
 
-def probe_of(model: keras.Model, learning_rate: float, steps: int = 4) -> dict:
-    """A LayerProbe record of ``steps`` training steps of ``model`` on random windows."""
+def probe_of(model: keras.Model, learning_rate: float, steps: int = 4, scale: float = 1.0) -> dict:
+    """A LayerProbe record of ``steps`` training steps of ``model`` on random windows,
+    its loss multiplied by ``scale`` (a tiny scale makes every gradient tiny)."""
     inputs, labels = windows(count=8)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=logits_loss)
-    probe = LayerProbe(range(steps), (inputs, labels), logits_loss)
+
+    def loss(labels, logits):
+        return scale * logits_loss(labels, logits)
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    probe = LayerProbe(range(steps), (inputs, labels), loss, PAD, from_logits=True)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(4).repeat()
     model.fit(dataset, steps_per_epoch=steps, callbacks=[probe], shuffle=False, verbose=0)
     return probe.record()
@@ -157,7 +162,45 @@ def test_layer_probe_measures_every_layer_at_every_chosen_step():
     assert (norms > 0).all() and (ratios > 0).all()
     # Adam's first step moves every weight by about the learning rate: |dW| / |W| is small.
     assert (ratios < 0.1).all()
-    assert (np.array(probe_of(tiny_model(), 0.0)["update_ratio"]) == 0).all()
+    still = probe_of(tiny_model(), 0.0)
+    assert (np.array(still["update_ratio"]) == 0).all()
+    assert still["output_kl"] == pytest.approx([0.0] * 4, abs=1e-6)  # no step, no change
+    assert all(kl > 0 for kl in record["output_kl"])
+    assert record["learning_rate"] == pytest.approx([1e-3] * 4)
+
+
+def test_adam_s_first_step_moves_every_weight_by_the_learning_rate():
+    record = probe_of(tiny_model(), 1e-3, steps=1)
+    blocks = [i for i, layer in enumerate(record["layers"]) if layer.startswith("decoder_")]
+    step, share = np.array(record["step_per_lr"])[0], np.array(record["epsilon_share"])[0]
+    # m̂ / √v̂ = g / |g| = ±1 for each weight whose gradient is well above ε
+    assert step[blocks] == pytest.approx(1.0, abs=0.05)
+    assert (share[blocks] < 0.05).all()
+    first, second = (np.array(record[k])[0] for k in ("first_moment", "root_second_moment"))
+    assert first[blocks] == pytest.approx(second[blocks], rel=1e-3)  # both RMS |g|
+    sizes = [layer.count_params() for layer in tiny_model().layers if layer.weights]
+    assert record["sizes"] == sizes
+
+
+def test_gradients_far_below_epsilon_make_epsilon_set_the_step():
+    record = probe_of(tiny_model(), 1e-3, steps=1, scale=1e-9)
+    blocks = [i for i, layer in enumerate(record["layers"]) if layer.startswith("decoder_")]
+    assert (np.array(record["epsilon_share"])[0, blocks] > 0.95).all()
+    assert (np.array(record["step_per_lr"])[0, blocks] < 0.05).all()
+
+
+def test_a_remembered_second_moment_shrinks_the_step_without_epsilon():
+    """Large gradients, then tiny ones: √v̂ still holds the large ones (β2 = 0.999), so the
+    step is far below both 1 (a fresh Adam) and g / ε (an ε-limited step)."""
+    weight = keras.Variable(np.zeros(3, dtype="float32"))
+    optimizer = keras.optimizers.Adam(1e-3)
+    for gradient in [1.0] * 20 + [1e-8] * 200:
+        optimizer.apply_gradients([(np.full(3, gradient, dtype="float32"), weight)])
+    terms = adam_terms(optimizer, [weight])
+    root_v, share = terms["root_second_moment"][0], terms["epsilon_share"][0]
+    step = terms["first_moment"][0] / (root_v + optimizer.epsilon)
+    assert (share < 1e-4).all()
+    assert (step < 1e-6).all() and (step < 1e-8 / optimizer.epsilon / 1000).all()
 
 
 def test_gradient_check_passes_a_healthy_model_and_flags_a_blocked_one():
@@ -170,6 +213,22 @@ def test_gradient_check_passes_a_healthy_model_and_flags_a_blocked_one():
     assert not blocked.passed
     assert "at step 3 embedding gets 0.0e+00 of the largest" in blocked.detail
     assert "stopped learning" in blocked.detail
+    assert "already starved at step 0 (the initialisation)" in blocked.detail
+
+
+def test_gradient_check_says_a_layer_healthy_at_step_0_vanished_during_training():
+    layers = ["embedding", "decoder_0", "decoder_1", "output"]
+    probe = {
+        "steps": [0, 20, 999],
+        "layers": layers,
+        "gradient_norm": [[0.5, 0.4, 0.6, 1.0], [0.05, 0.02, 0.3, 1.0], [1e-6, 2e-6, 0.1, 1.0]],
+    }
+    check = diagnostics.gradients_reach_every_layer(probe)
+    assert not check.passed
+    assert check.detail.startswith("at step 999 embedding gets 1.0e-06 of the largest")
+    assert "(at step 0 decoder_0 gets 4.0e-01)" in check.detail
+    assert "vanished during training (every layer got its share at step 0)" in check.detail
+    assert "initialisation" not in check.detail
 
 
 def test_range_test_suggests_from_the_smoothed_curve_not_the_diverging_tail():
@@ -185,6 +244,11 @@ def test_range_test_suggests_from_the_smoothed_curve_not_the_diverging_tail():
     assert 1e-3 < rates[suggested] < 1e-2
     assert 1e-2 < rates[stop] < 5e-2
     assert suggested < stop
+    # The first edition's rule, the steepest point of a 5-step mean over the whole curve,
+    # lands in the diverging tail on this very curve.
+    five_step = np.convolve(losses, np.ones(5) / 5, mode="same")
+    old_choice = int(np.argmin(np.gradient(five_step)[2:-2])) + 2
+    assert rates[old_choice] > 2e-2 and old_choice > stop
 
 
 def test_learning_rate_range_finds_a_falling_loss_and_flags_a_useless_range():

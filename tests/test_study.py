@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpt_lesson import blog, study
+from gpt_lesson import blog, diagnostics, held_out, study
 from gpt_lesson.data import read_text
 
 DEFAULT, QUICK = study.PLANS["default"], study.PLANS["quick"]
@@ -45,12 +45,51 @@ def test_the_default_grid_holds_the_factorial_the_one_factor_rows_and_the_full_s
         (study.PRE_LN, study.BLOG_SCHEDULE),
     }
     assert all(run.config.hidden_dim == 512 and run.steps >= 539 for run in full)
+    assert all(run.held_out == 0.0 for run in full)  # the second edition's: all the text
+    assert {run.held_out for run in factorial + one_factor} == {0.05}
+
+
+def test_the_default_grid_adds_a_second_width_and_the_blog_s_recipe_run_longer():
+    runs = study.grid(DEFAULT)
+    wide = [run for run in runs if run.group == "width 128"]
+    assert {run.config for run in wide} == {study.WIDE}
+    assert study.WIDE.hidden_dim == 2 * study.SMALL.hidden_dim
+    assert study.WIDE.hidden_dim // study.WIDE.num_heads == 16  # as at width 64
+    cells = {(run.row, run.column) for run in wide}
+    assert cells == set(study.WIDE_CELLS)
+    for cell in cells:
+        assert sorted(run.seed for run in wide if (run.row, run.column) == cell) == [0, 1]
+    by_row = {run.row: run.recipe for run in wide if run.column == study.BLOG_SCHEDULE}
+    assert by_row[study.POST_LN] == blog.BLOG
+    assert by_row[study.PRE_LN] == dataclasses.replace(blog.BLOG, normalize_first=True)
+    assert by_row["N(0, 0.02) init"] == dataclasses.replace(blog.BLOG, initializer_range=0.02)
+    long = [run for run in runs if run.group == "long"]
+    assert long and all(run.recipe == blog.BLOG and run.steps >= 2000 for run in long)
+    # the probes' contrast first, then the second width's first seed
+    assert [(run.group, run.row) for run in runs[:3]] == [
+        ("factorial", study.POST_LN),
+        ("factorial", study.PRE_LN),
+        ("width 128", study.POST_LN),
+    ]
+
+
+def test_the_second_edition_s_grid_is_its_committed_runs():
+    runs = study.grid(study.PLANS["second edition"])
+    assert {run.group for run in runs} == {"factorial", "one factor", "full size"}
+    records, missing = study.load(runs, Path("experiments/results/stuck_accuracy"))
+    assert not missing and len(records) == len(runs) == 43
 
 
 def test_first_of_each_group_keeps_one_run_of_every_group_in_the_grid_s_order():
     runs = study.grid(study.PLANS["quick"])
     firsts = study.first_of_each_group(runs)
-    assert [run.group for run in firsts] == ["factorial", "one factor", "full size"]
+    assert [run.group for run in firsts] == [
+        "factorial",
+        "width 32",
+        "long",
+        "one factor",
+        "full size",
+    ]
     assert all(run is next(r for r in runs if r.group == run.group) for run in firsts)
 
 
@@ -65,13 +104,17 @@ def test_one_factor_rows_change_exactly_one_thing_from_the_blog():
 
 def test_the_grid_runs_stores_each_run_and_resumes(seed_ids, tmp_path):
     runs = [run for run in study.grid(QUICK) if run.group == "factorial"][:2]
-    study.run_grid(runs, tmp_path, seed_ids, jit_compile=False)
+    study.run_grid(
+        runs, tmp_path, seed_ids, jit_compile=False, every=4, machine=lambda: {"cpu": "x"}
+    )
     records, missing = study.load(runs, tmp_path)
     assert not missing and len(records) == 2
     first = records[0]
     assert len(first["loss"]) == len(first["accuracy"]) == len(first["entropy"]) == runs[0].steps
     assert first["majority_share"] == pytest.approx(0.3, abs=0.05)  # the lone space
     assert first["probe"]["steps"] == list(study.probe_steps(runs[0].steps))
+    assert first["evaluation"]["steps"] == [0, 4, 8, 10, 12]
+    assert first["held_out_text"]["windows"] > 0 and first["machine"] == {"cpu": "x"}
     assert first["minutes"] > 0
     said = []
     study.run_grid(runs, tmp_path, seed_ids, jit_compile=False, say=said.append)
@@ -151,9 +194,14 @@ def test_describe_tells_a_stuck_run_from_one_that_leaves_the_plateau():
     assert study.fates([seeded(0, [8.0] * 300)]) == "still above it"
 
 
-def test_every_committed_result_is_a_whole_run_of_the_default_grid():
-    folder = Path(__file__).resolve().parents[1] / "experiments" / "results" / "stuck_accuracy"
-    runs = {run.stem: run for run in study.grid(DEFAULT)}
+@pytest.mark.parametrize(
+    "plan, folder",
+    [("default", "stuck_accuracy_held_out"), ("second edition", "stuck_accuracy")],
+)
+def test_every_committed_result_is_a_whole_run_of_its_grid(plan, folder):
+    folder = Path(__file__).resolve().parents[1] / "experiments" / "results" / folder
+    plan = study.PLANS[plan]
+    runs = {run.stem: run for run in study.grid(plan)}
     files = sorted(folder.glob("*.json"))
     assert files, "no committed results: run python -m experiments.stuck_accuracy"
     for path in files:
@@ -162,7 +210,12 @@ def test_every_committed_result_is_a_whole_run_of_the_default_grid():
         assert record is not None, f"{path.name} was made with another recipe or config"
         steps = runs[path.stem].steps
         assert len(record["loss"]) == len(record["accuracy"]) == len(record["entropy"]) == steps
-        assert record["probe"]["steps"] == list(study.probe_steps(steps))
+        assert record["probe"]["steps"][0] == 0 and record["probe"]["steps"][-1] == steps - 1
+        if record["held_out"]:
+            assert record["probe"]["steps"] == list(study.probe_steps(steps))
+            expected = held_out.evaluation_steps(steps, plan.evaluate_every)
+            assert record["evaluation"]["steps"] == list(expected)
+            assert record["machine"]["cpu"]
         assert record["minutes"] > 0
 
 
@@ -177,3 +230,21 @@ def test_the_command_lists_what_is_stored_and_missing(tmp_path):
     ).stdout
     assert f"0 of {len(study.grid(QUICK))} runs stored" in listing
     assert "missing: factorial-post-ln-1e-3-constant-seed0" in listing
+
+
+def test_a_run_whose_framing_differs_records_its_own_plateau(seed_ids, tmp_path):
+    blog_run = next(run for run in study.grid(QUICK) if run.group == "factorial")
+    no_end = next(run for run in study.grid(QUICK) if run.row == "no end token")
+    study.run_grid([blog_run, no_end], tmp_path, seed_ids, jit_compile=False, every=4)
+    records, _ = study.load([blog_run, no_end], tmp_path)
+    for run, record in zip((blog_run, no_end), records, strict=True):
+        windows = blog.frame(seed_ids, run.recipe, held_out=run.held_out)
+        for text, labels in (
+            (record, windows.labels),
+            (record["held_out_text"], windows.held_out[1]),
+        ):
+            _, shares = diagnostics.label_shares(labels, blog.PAD_ID)
+            assert text["majority_share"] == pytest.approx(shares[0])
+            assert text["label_entropy"] == pytest.approx(-(shares * np.log(shares)).sum())
+    assert records[0]["majority_share"] != records[1]["majority_share"]
+    assert records[0]["label_entropy"] != records[1]["label_entropy"]
