@@ -7,7 +7,7 @@ BOOK_BUILD := $(BIN)/jupyter-book build . --config book/_config.yml --toc book/_
 PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install book lab test test-stored chromium lint notebooks clean
+.PHONY: install book lab test test-stored chromium doctor lint notebooks clean
 
 install: $(VENV)/.installed
 
@@ -33,12 +33,17 @@ lint: install
 # The chapters run under the quick profile unless GPT_LESSON_PROFILE names another.
 test: export GPT_LESSON_PROFILE ?= quick
 test: install chromium
+	$(BIN)/python -m gpt_lesson doctor
 	$(BIN)/python -m pytest $(PARALLEL) tests notebooks --nbval --nbval-current-env
 
 # Every chapter re-executed under the default profile and compared with its stored outputs.
 test-stored: export GPT_LESSON_PROFILE = default
 test-stored: install
 	$(BIN)/python -m pytest $(PARALLEL) notebooks --nbval --nbval-current-env
+
+# One line per requirement of the book and its tests, [OK] or [FAIL] with what to do.
+doctor: install
+	$(BIN)/python -m gpt_lesson doctor
 
 # The browser test's Chromium: Debian's package, installed here when apt-get can (as root).
 chromium:

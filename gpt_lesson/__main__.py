@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpt_lesson pretrain|generate|finetune|classify ...``.
+"""Command line: ``python -m gpt_lesson pretrain|generate|finetune|classify|doctor ...``.
 
 A mistake of the user's (a missing or damaged run folder, a prompt too long for the
 model, a bad value) ends the command with one line on standard error and exit status 2;
@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --prompt "JULIET:"
   python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson --out runs/cola
   python -m gpt_lesson classify --checkpoint runs/cola "The book was read by Mary."
+  python -m gpt_lesson doctor
 """
 
 
@@ -124,6 +125,15 @@ def finetune(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def doctor(args: argparse.Namespace) -> None:
+    from gpt_lesson.doctor import examine, report
+
+    text, healthy = report(examine())
+    print(text)
+    if not healthy:
+        raise SystemExit(1)
+
+
 def check_positive(args: argparse.Namespace, *names: str) -> None:
     """Refuse a flag given a value of 0 or less (or NaN), naming it."""
     for name in names:
@@ -204,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     label.add_argument("--checkpoint", default="runs/cola", help="a folder written by finetune")
     label.add_argument("--file", help="a text file of sentences, one a line")
     label.set_defaults(run=classify)
+
+    check = commands.add_parser("doctor", help="check this machine: [OK] or [FAIL] per requirement")
+    check.set_defaults(run=doctor)
 
     args = parser.parse_args(argv)
     runtime.import_tensorflow_quietly()
