@@ -32,6 +32,10 @@ def pretrain(args: argparse.Namespace) -> None:
     from gpt_lesson.train import load_shakespeare
     from gpt_lesson.train import pretrain as run
 
+    check_positive(args, "epochs", "minutes")
+    check_seed(args.seed)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder for the run.")
     strategy = make_strategy(args.strategy)  # first: multiworker sets TensorFlow up at start
     config = get_preset(args.preset)
     train = TRAINING[args.preset]
@@ -49,11 +53,14 @@ def generate(args: argparse.Namespace) -> None:
     import keras_hub
 
     from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.generate import check_sampler_settings, generate_texts, room_for_new_tokens
+    from gpt_lesson.generate import generate_texts, room_for_new_tokens
+    from gpt_lesson.sampler_settings import check_sampler_settings
 
     check_sampler_settings(args.k, args.p, args.temperature)  # before any model is loaded
     if args.max_new_tokens is not None and args.max_new_tokens < 0:
         raise ValueError(f"--max-new-tokens must be 0 or more, got {args.max_new_tokens}.")
+    check_seed(args.seed)
+    check_text("--prompt", args.prompt or [])
     samplers = {
         "greedy": lambda: keras_hub.samplers.GreedySampler(),
         "top_k": lambda: keras_hub.samplers.TopKSampler(k=args.k, temperature=args.temperature),
@@ -77,12 +84,21 @@ def classify(args: argparse.Namespace) -> None:
     from gpt_lesson.classifier import load_classifier
 
     sentences = list(args.sentences)
+    check_text("sentence", sentences)
     if args.file:
-        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        lines = read_sentences(Path(args.file)).splitlines()
         sentences += [line for line in lines if line.strip()]
     if not sentences:
         raise ValueError("Give sentences to classify, or --file with one sentence a line.")
     classifier = load_classifier(args.checkpoint)
+    room = classifier.preprocessor.sequence_length - 2  # the start and extract tokens
+    for number, sentence in enumerate(sentences, 1):
+        length = len(classifier.preprocessor.tokenizer.encode(sentence))
+        if length > room:
+            raise ValueError(
+                f"sentence {number} has {length} tokens; the classifier reads at most {room} "
+                "(its context less the start and extract tokens). Shorten or split it."
+            )
     probabilities = classifier.probabilities(sentences)
     for sentence, row in zip(sentences, probabilities, strict=True):
         best = int(row.argmax())
@@ -96,6 +112,7 @@ def finetune(args: argparse.Namespace) -> None:
     from gpt_lesson.tokenizer import load_gpt2_tokenizer
 
     check_positive(args, "learning_rate", "batch_size", "epochs", "max_steps")
+    check_seed(args.seed)
     if args.lm_weight is not None and not args.lm_weight >= 0:
         raise ValueError(f"--lm-weight (λ) must be 0 or more, got {args.lm_weight}.")
     tokenizer = load_gpt2_tokenizer()
@@ -132,6 +149,48 @@ def doctor(args: argparse.Namespace) -> None:
     print(text)
     if not healthy:
         raise SystemExit(1)
+
+
+SEEDS = 2**32  # NumPy's and Keras' random seeds are 32-bit
+
+
+def check_seed(seed: int | None) -> None:
+    """Refuse a seed the random generators cannot take."""
+    if seed is not None and not 0 <= seed < SEEDS:
+        raise ValueError(f"--seed must be a whole number from 0 to {SEEDS - 1}, got {seed}.")
+
+
+def check_text(what: str, texts: list[str]) -> None:
+    """Refuse text that is not UTF-8 (bytes the shell passed that decode to nothing)."""
+    for number, text in enumerate(texts, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"{what} {number} is not UTF-8 text (character {error.start} is an "
+                "undecodable byte); pass UTF-8 text."
+            ) from None
+
+
+def read_sentences(path: Path) -> str:
+    """The text of ``--file``, or a message that says what is wrong with it."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ValueError(
+            f"--file {path} is a folder; give a text file, one sentence a line."
+        ) from None
+    except FileNotFoundError:
+        raise ValueError(f"--file {path}: no such file.") from None
+    except PermissionError:
+        raise ValueError(f"--file {path} cannot be read (permission denied).") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"--file {path} is not UTF-8 text (byte {error.start}: {error.reason}); "
+            "save it as UTF-8."
+        ) from None
 
 
 def check_positive(args: argparse.Namespace, *names: str) -> None:

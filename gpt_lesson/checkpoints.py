@@ -142,6 +142,22 @@ def check_preset_files(folder: Path) -> None:
         )
 
 
+def check_task_class(folder: Path, wanted: type, write_one: str) -> None:
+    """Refuse a preset whose ``task.json`` holds another kind of model than ``wanted``
+    (KerasHub would build ``wanted`` from its backbone without a word); ``write_one`` says
+    how to make the right kind."""
+    try:
+        record = json.loads((folder / "task.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{folder / 'task.json'} is not valid JSON ({error}).") from error
+    task = record.get("class_name") if isinstance(record, dict) else None
+    if task != wanted.__name__:
+        raise CheckpointError(
+            f"{folder} holds a {task}, not a {wanted.__name__}: pass a folder written by "
+            f"{write_one}."
+        )
+
+
 def load_task(cls: type[keras_hub.models.Task], folder: Path) -> keras_hub.models.Task:
     """``cls.from_preset(folder)``, with a message for weights that are damaged or misfit."""
     try:
@@ -192,6 +208,7 @@ def load_checkpoint(folder: str | Path) -> Checkpoint:
     folder = Path(folder)
     config = read_backbone_config(folder)
     check_preset_files(folder)
+    check_task_class(folder, GPT1CausalLM, "`python -m gpt_lesson pretrain --out FOLDER`")
     model = load_task(GPT1CausalLM, folder)
     check_same_config(model.backbone, config, folder)
     return Checkpoint(model, config, read_gpt2_ids(folder, config.vocab_size))

@@ -10,7 +10,6 @@ lacks get output units of their own first (:func:`extend_checkpoint`).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from gpt_lesson.checkpoints import (
     CheckpointError,
     check_preset_files,
     check_same_config,
+    check_task_class,
     load_task,
     read_backbone_config,
 )
@@ -274,12 +274,7 @@ def load_classifier(folder: str | Path) -> GPT1Classifier:
         )
     config = read_backbone_config(folder)
     check_preset_files(folder)
-    task = json.loads((folder / "task.json").read_text(encoding="utf-8")).get("class_name")
-    if task != GPT1Classifier.__name__:
-        raise CheckpointError(
-            f"{folder} holds a {task}, not a fine-tuned classifier: pass a folder written by "
-            "`python -m gpt_lesson finetune --out FOLDER`."
-        )
+    check_task_class(folder, GPT1Classifier, "`python -m gpt_lesson finetune --out FOLDER`")
     classifier = load_task(GPT1Classifier, folder)
     check_same_config(classifier.backbone, config, folder)
     return classifier

@@ -33,6 +33,7 @@ from keras import ops
 from gpt_lesson.checkpoints import Checkpoint
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.model import GPT1CausalLM
+from gpt_lesson.sampler_settings import check_sampler
 
 SamplerLike = str | keras_hub.samplers.Sampler
 
@@ -75,23 +76,6 @@ def _named_sampler(name: str) -> keras_hub.samplers.Sampler:
             "a keras_hub.samplers.Sampler such as TopKSampler(k=10, temperature=0.8)."
         )
     return sampler
-
-
-def check_sampler_settings(k: int = 1, p: float = 1.0, temperature: float = 1.0) -> None:
-    """Refuse a sampler setting out of its range, naming it, its range and its value:
-    KerasHub would otherwise fail deep inside the compiled loop, or sample silently from a
-    distribution that is not the one asked for."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(
-            f"k must be a whole number of at least 1 (the likeliest k ids), got {k!r}."
-        )
-    if not (isinstance(p, int | float) and 0.0 < p <= 1.0):  # NaN fails too
-        raise ValueError(f"p must be in (0, 1] (the probability mass kept), got {p!r}.")
-    if not (isinstance(temperature, int | float) and 0.0 < temperature < float("inf")):
-        raise ValueError(
-            f"temperature must be a finite number above 0 (1 leaves the logits as they are; "
-            f"use the greedy sampler for the limit of 0), got {temperature!r}."
-        )
 
 
 def reseed(sampler: keras_hub.samplers.Sampler, seed: int) -> None:
@@ -233,6 +217,7 @@ def generate(
     prompt_ids = [int(i) for i in prompt_ids]
     check_request(config, prompt_ids, max_new_tokens, use_cache)
     sampler = get_sampler(sampler)
+    check_sampler(sampler, config.vocab_size)
     if seed is not None:
         reseed(sampler, seed)
     prompt_length, total = len(prompt_ids), len(prompt_ids) + max_new_tokens
@@ -271,6 +256,7 @@ def generate_texts(
     if max_new_tokens == 0:  # nothing to generate: the prompts as they are
         return prompts
     sampler = get_sampler(sampler)
+    check_sampler(sampler, checkpoint.config.vocab_size)
     if seed is not None:
         reseed(sampler, seed)
     if model.sampler is not sampler:

@@ -25,6 +25,7 @@ import keras_hub
 from keras import ops
 
 from gpt_lesson.config import GPTConfig
+from gpt_lesson.sampler_settings import check_sampler
 from gpt_lesson.tokenizer import GPT2Tokenizer
 
 
@@ -133,6 +134,9 @@ class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
                 f"sequence_length={context} positions: pass max_length={context} or less."
             )
         self.check_prompts_fit(inputs, max_length or self.preprocessor.sequence_length)
+        sampler = getattr(self, "sampler", None)  # set by compile (a name becomes a sampler)
+        if sampler is not None:
+            check_sampler(sampler, self.backbone.gpt_config.vocab_size)
         return super().generate(inputs, max_length, stop_token_ids, strip_prompt)
 
     def check_prompts_fit(self, inputs, max_length: int) -> None:

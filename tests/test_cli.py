@@ -159,7 +159,7 @@ def test_a_preset_missing_a_file(capsys, run_folder, tmp_path, name):
 
 def test_classify_refuses_a_language_model_and_an_empty_request(capsys, run_folder):
     error = fails_cleanly(capsys, "classify", "--checkpoint", str(run_folder), "A sentence.")
-    assert "holds a GPT1CausalLM, not a fine-tuned classifier" in error
+    assert "holds a GPT1CausalLM, not a GPT1Classifier" in error
     assert "Give sentences" in fails_cleanly(capsys, "classify", "--checkpoint", str(run_folder))
 
 
@@ -202,13 +202,13 @@ def test_help_shows_the_examples_line_by_line():
     [
         (
             ("--sampler", "top_k", "--temperature", "0"),
-            "temperature must be a finite number above 0",
+            "temperature must be a finite number above 0 that float32 holds",
         ),
         (("--sampler", "top_k", "--temperature", "nan"), "got nan"),
         (("--sampler", "top_p", "--temperature", "-1"), "got -1.0"),
         (
             ("--sampler", "top_k", "--k", "0"),
-            "k must be a whole number of at least 1 (the likeliest k ids), got 0",
+            "k must be a whole number from 1 (the likeliest k ids), got 0",
         ),
         (("--sampler", "top_k", "--k", "-3"), "got -3"),
         (("--sampler", "top_p", "--p", "0"), "p must be in (0, 1]"),
@@ -269,3 +269,60 @@ def test_classify_on_a_missing_folder_names_what_it_should_hold(capsys, tmp_path
     error = fails_cleanly(capsys, "classify", "--checkpoint", str(tmp_path / "nope"), "A b.")
     assert "nope: no such folder" in error and "finetune --out FOLDER" in error
     assert "GPT1CausalLM" not in error
+
+
+def test_the_api_checks_its_sampler_against_the_vocabulary(run_folder):
+    import keras_hub
+
+    from gpt_lesson.checkpoints import load_checkpoint
+    from gpt_lesson.generate import generate_texts
+
+    checkpoint = load_checkpoint(run_folder)
+    vocabulary = checkpoint.config.vocab_size
+    too_many = keras_hub.samplers.TopKSampler(k=vocabulary + 1)
+    with pytest.raises(ValueError, match=f"k must be a whole number from 1 to the vocabulary's "
+                       f"{vocabulary} .*got {vocabulary + 1}"):  # fmt: skip
+        generate_texts(checkpoint, "ROMEO:", max_new_tokens=2, sampler=too_many)
+    checkpoint.model.compile(sampler=keras_hub.samplers.TopPSampler(p=0.9, temperature=1e39))
+    with pytest.raises(ValueError, match="temperature must be a finite number above 0"):
+        checkpoint.model.generate("ROMEO:", max_length=8)
+    fine = keras_hub.samplers.TopPSampler(p=0.9)  # its k is None: no limit
+    assert generate_texts(checkpoint, "ROMEO:", 2, sampler=fine, seed=0)[0].startswith("ROMEO:")
+
+
+def test_finetune_refuses_a_classifier_folder_and_names_what_it_needs(capsys, run_folder):
+    classifier = run_folder.parent / "classifier"
+    shutil.copytree(run_folder, classifier)
+    task = json.loads((classifier / "task.json").read_text(encoding="utf-8"))
+    (classifier / "task.json").write_text(
+        json.dumps({**task, "class_name": "GPT1Classifier"}), encoding="utf-8"
+    )
+    error = fails_cleanly(capsys, "finetune", "--checkpoint", str(classifier))
+    assert "holds a GPT1Classifier, not a GPT1CausalLM" in error
+    assert "python -m gpt_lesson pretrain --out FOLDER" in error
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "is a folder; give a text file"),
+        (b"ok\n\xff\xfe\n", "is not UTF-8 text (byte 3: invalid start byte); save it as UTF-8"),
+    ],
+)
+def test_classify_names_a_file_it_cannot_read(capsys, tmp_path, content, expected):
+    path = tmp_path / "sentences"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    error = fails_cleanly(capsys, "classify", "--file", str(path))
+    assert f"--file {path} {expected}" in error
+
+
+def test_text_that_is_not_utf8_and_seeds_past_32_bits_are_refused(capsys, run_folder):
+    undecodable = os.fsdecode(b"ROMEO \xff")  # what Python makes of such bytes in argv
+    error = fails_cleanly(capsys, *generate_from(run_folder, "--prompt", undecodable))
+    assert "--prompt 1 is not UTF-8 text (character 6 is an undecodable byte)" in error
+    error = fails_cleanly(capsys, *generate_from(run_folder, "--seed", str(2**32)))
+    assert f"--seed must be a whole number from 0 to {2**32 - 1}, got {2**32}" in error
+    assert "--epochs must be more than 0" in fails_cleanly(capsys, "pretrain", "--epochs", "0")
