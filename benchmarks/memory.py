@@ -1,4 +1,5 @@
-"""Peak resident memory of pre-training, measured; and the gpt1 preset's, estimated.
+"""Peak resident memory of pre-training, measured; the gpt1 preset's, estimated; and the
+memory of a series of fine-tuning runs, in one process and with a fresh process per run.
 
 Each preset trains a few steps in a fresh Python process as ``gpt_lesson.train.pretrain``
 sets it up (``build_gpt``, AdamW, ``MaskedLMLoss``, the preset's batch size, XLA and
@@ -7,6 +8,7 @@ validation pass; the process reports its own peak resident set size (``VmHWM``),
 once after the imports (TensorFlow's floor) and once after training.
 
 python -m benchmarks.memory PRESET STEPS   # one measurement, printed as JSON
+python -m benchmarks.memory runs CHECKPOINT COUNT STEPS in-process|fresh   # a series
 """
 
 from __future__ import annotations
@@ -113,15 +115,107 @@ def gpt1_estimate() -> dict[str, object]:
     }
 
 
+def resident_mib() -> float:
+    """This process's resident set size now (``VmRSS``), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise OSError("no VmRSS in /proc/self/status (Linux only)")
+
+
+def finetune_series(checkpoint: str, count: int, steps: int, mode: str) -> list[float]:
+    """Resident MiB of this process with CoLA prepared, then after each of ``count``
+    fine-tuning runs of ``steps`` steps, run here (``in-process``, as chapter 5's ablation
+    once did) or each in a fresh process (``fresh``, as it does now)."""
+    from experiments.fresh_process import ColaSetup, FreshProcessRuns
+    from gpt_lesson.checkpoints import load_checkpoint
+    from gpt_lesson.cola import prepare_cola, run_once
+    from gpt_lesson.finetune import FinetuneConfig
+    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+
+    data = prepare_cola(load_checkpoint(checkpoint), load_gpt2_tokenizer())
+    run = run_once if mode == "in-process" else FreshProcessRuns(ColaSetup(checkpoint))
+    sizes = [resident_mib()]
+    for seed in range(count):
+        run(data, FinetuneConfig(seed=seed, max_steps=steps))
+        sizes.append(resident_mib())
+    return sizes
+
+
+def quick_checkpoint(folder: Path) -> str:
+    """An untrained quick-preset model saved as ``pretrain`` saves one."""
+    from gpt_lesson.checkpoints import save_preset
+    from gpt_lesson.model import build_gpt
+    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.train import save_run_config, with_preprocessor
+
+    config = PRESETS["quick"]
+    save_run_config(folder, config, TRAINING["quick"])
+    save_preset(with_preprocessor(build_gpt(config), load_gpt2_tokenizer()), folder)
+    return str(folder)
+
+
+def series_in_subprocess(checkpoint: str, count: int, steps: int, mode: str) -> list[float]:
+    """``finetune_series`` in a fresh interpreter, so that each mode starts alike."""
+    command = [sys.executable, "-m", "benchmarks.memory", "runs", checkpoint]
+    command += [str(count), str(steps), mode]
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fine_tuning_runs(quick: bool) -> dict[str, object]:
+    """Memory across fine-tuning runs: the same series in one process and with a fresh
+    process per run (quick: 3 runs of 3 steps of an untrained quick model; full: 6 runs of
+    40 steps from chapter 3's checkpoint, ``runs/chapter3-lesson``)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoint = quick_checkpoint(Path(scratch) / "lm") if quick else "runs/chapter3-lesson"
+        count, steps = (3, 3) if quick else (6, 40)
+        series = {
+            mode: series_in_subprocess(checkpoint, count, steps, mode)
+            for mode in ("in-process", "fresh")
+        }
+    rows = [
+        {
+            "after run": index,
+            **{f"{mode} MiB": round(sizes[index]) for mode, sizes in series.items()},
+        }
+        for index in range(count + 1)
+    ]
+    growth = {
+        f"{mode}: MiB per run": round((sizes[-1] - sizes[1]) / max(count - 1, 1), 1)
+        for mode, sizes in series.items()
+    }
+    return {"checkpoint": checkpoint, "steps per run": steps, "rows": rows, **growth}
+
+
 def run(quick: bool) -> dict[str, object]:
-    """Peak memory of each preset (2 steps quick, 5 full) and the gpt1 estimate."""
+    """Peak memory of each preset (2 steps quick, 5 full), the gpt1 estimate, and the
+    memory of a series of fine-tuning runs."""
     steps = 2 if quick else 5
     rows = [
         {"preset": preset, "steps": steps, **measure_in_subprocess(preset, steps)}
         for preset in PRESETS_MEASURED
     ]
-    return {"rows": rows, "gpt1 estimate": gpt1_estimate()}
+    return {
+        "rows": rows,
+        "gpt1 estimate": gpt1_estimate(),
+        "fine-tuning runs": fine_tuning_runs(quick),
+    }
 
 
 if __name__ == "__main__":
-    print(json.dumps(pretrain_steps(sys.argv[1], int(sys.argv[2]))))
+    if sys.argv[1] == "runs":
+        checkpoint, count, steps, mode = (
+            sys.argv[2],
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            sys.argv[5],
+        )
+        print(json.dumps(finetune_series(checkpoint, count, steps, mode)))
+    else:
+        print(json.dumps(pretrain_steps(sys.argv[1], int(sys.argv[2]))))

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from benchmarks.machine import describe_machine
 from benchmarks.run import format_table
+from experiments.fresh_process import ColaSetup, FreshProcessRuns
 from gpt_lesson.cola import (
     ABLATION_ROWS,
     ablation_configs,
@@ -58,8 +59,14 @@ class SavedRuns:
     finished file keeps in ``learning_rate_check`` with their validation scores only, serve
     the check alone (``validation_only``)."""
 
-    def __init__(self, path: Path, others: list[Path], rows: str = "abc") -> None:
-        self.path, self.records, self.checks = path, [], []
+    def __init__(
+        self,
+        path: Path,
+        others: list[Path],
+        rows: str = "abc",
+        run: Callable[..., dict] | None = None,  # None: run_once, here
+    ) -> None:
+        self.path, self.records, self.checks, self.run = path, [], [], run
         self._add(path, lambda config: True)
         for other in others:
             self._add(other, lambda config: _row_of(config) in rows)
@@ -83,7 +90,7 @@ class SavedRuns:
         saved = _find(self.records + (self.checks if validation_only else []), wanted)
         if saved is not None:
             return saved
-        record = run_once(data, config)
+        record = (self.run or run_once)(data, config)
         self.records.append(record)
         write_json(self.path, {"runs": self.records})
         return record
@@ -144,6 +151,12 @@ def main() -> None:
         "--reuse", type=Path, nargs="*", default=[], help="runs saved by other invocations"
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every fine-tuning in this process (faster to start, but memory grows "
+        "by each run's traced graphs); the default starts a fresh process per run",
+    )
+    parser.add_argument(
         "--reuse-rows",
         choices="abc",
         nargs="+",
@@ -159,7 +172,10 @@ def main() -> None:
 
     start = time.monotonic()
     partial = args.out.with_name(f"{args.out.stem}.partial.json")
-    run = SavedRuns(partial, args.reuse, "".join(args.reuse_rows))
+    fresh = FreshProcessRuns(ColaSetup(args.checkpoint, args.unseen))
+    run = SavedRuns(
+        partial, args.reuse, "".join(args.reuse_rows), None if args.in_process else fresh
+    )
     tokenizer = load_gpt2_tokenizer()
     checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
     data = prepare_cola(checkpoint, tokenizer, unseen=args.unseen)

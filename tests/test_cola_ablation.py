@@ -68,3 +68,23 @@ def test_reused_rows_take_only_those_rows_runs_from_other_files(tmp_path, monkey
     run = cola_ablation.SavedRuns(tmp_path / "out.partial.json", [other], rows="a")
     assert run(None, row_a)["minutes"] == 3.0 and not calls  # row (a): reused
     assert run(None, row_c)["minutes"] == 1.0 and calls == [row_c]  # row (c): run again
+
+
+def test_a_run_in_a_fresh_process_gives_what_it_gives_here(tmp_path):
+    from experiments.fresh_process import ColaSetup, FreshProcessRuns
+    from gpt_lesson.checkpoints import load_checkpoint, save_preset
+    from gpt_lesson.cola import prepare_cola, run_once
+    from gpt_lesson.config import PRESETS, TRAINING
+    from gpt_lesson.model import build_gpt
+    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.train import save_run_config, with_preprocessor
+
+    folder, config = tmp_path / "lm", PRESETS["quick"]
+    save_run_config(folder, config, TRAINING["quick"])
+    save_preset(with_preprocessor(build_gpt(config), load_gpt2_tokenizer()), folder)
+    tuning = FinetuneConfig(max_steps=3, evaluations_per_epoch=1)
+    data = prepare_cola(load_checkpoint(folder), load_gpt2_tokenizer())
+    here = run_once(data, tuning)
+    there = FreshProcessRuns(ColaSetup(str(folder)))(None, tuning)
+    for key in ("config", "steps", "curve", "validation", "dev", "dev_out_of_domain"):
+        assert there[key] == here[key], key
