@@ -18,15 +18,20 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``resume``: the run state that lets a killed run continue exactly (3);
 - ``distribute``: ``tf.distribute`` strategies, from one CPU to many machines (appendix);
 - ``generate``: the cached loop beside its uncached reference, batches of text (3);
+- ``sampler_settings``: what a KerasHub sampler may be set to, checked before it samples (3);
 - ``attention``: every block's attention weights (2, 3);
 - ``blog``: the seed's code path, faithfully, and its one-factor recipes (4);
 - ``diagnostics``: checks for a model whose metric does not move (4);
+- ``layer_probe`` and ``held_out``: per-layer gradients, Adam's steps and the output change
+  during ``fit``, and every run judged on the same held-out text (4);
+- ``study``: chapter 4's grid of runs, and how a run met the plateau (4);
 - ``transformations``, ``classifier``, ``batches``: a task's input as GPT-1 reads it, the
   head W_y on the extract token, and batches by length (5);
 - ``finetune``, ``zero_shot`` and ``cola``: L3 = L2 + λ·L1, the LM alone, CoLA's ablation (5);
 - ``plots``, ``diagrams``, ``tables``, ``source``: the book's figures, tables and shown code;
 - ``files``: writing a file whole or not at all (every file the package writes);
-- ``runtime``: TensorFlow's settings, chosen before it starts (oneDNN on).
+- ``runtime``: TensorFlow's settings, chosen before it starts (oneDNN on);
+- ``doctor``: whether this machine has what the book and its tests need.
 """
 
 import importlib
