@@ -102,7 +102,7 @@ def classify(args: argparse.Namespace) -> None:
     probabilities = classifier.probabilities(sentences)
     for sentence, row in zip(sentences, probabilities, strict=True):
         best = int(row.argmax())
-        print(f"{classifier.labels[best]}\t{row[best]:.3f}\t{sentence}")
+        print(f"{classifier.labels[best]}\t{row[best]:.3f}\t{one_line(sentence)}")
 
 
 def finetune(args: argparse.Namespace) -> None:
@@ -149,6 +149,15 @@ def doctor(args: argparse.Namespace) -> None:
     print(text)
     if not healthy:
         raise SystemExit(1)
+
+
+LINE_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # str.splitlines' and tab
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and tabs escaped (``\\n``), so that each output line
+    holds one sentence and its fields stay apart."""
+    return text.translate({ord(c): repr(c)[1:-1] for c in LINE_BREAKS})
 
 
 SEEDS = 2**32  # NumPy's and Keras' random seeds are 32-bit

@@ -18,7 +18,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from gpt_lesson import cola, train
@@ -143,14 +143,17 @@ def test_generate(places, path, prompts, sampler, **numbers):
     sentences=st.lists(st.one_of(*[st.text(PLAIN, max_size=8)] * 3, TEXT), max_size=3),
     file=st.one_of(st.none(), st.none(), st.just("file"), PATHS),
 )
+@example(path="classifier", sentences=['\U0010f27f\x1d"\nÍ¡\x0cF', ""], file=None)  # found so
 def test_classify(places, path, sentences, file):
     argv = ["classify", "--checkpoint", places[path], *sentences]
     argv += flags(file=None if file is None else places[file])
     code, out, _ = assert_clean(argv)
     if code == 0:
         assert path == "classifier"
-        for line in out.splitlines():
-            label, probability, _ = line.split("\t", 2)
+        lines = out.splitlines()
+        assert len(lines) == len(sentences) + (file == "file")  # one line a sentence
+        for line in lines:
+            label, probability, _ = line.split("\t")
             assert label in ("acceptable", "unacceptable") and 0.5 <= float(probability) <= 1
 
 
