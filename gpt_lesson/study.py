@@ -156,9 +156,9 @@ def _recipe(row: str, column: str, plan: Plan) -> blog.Recipe:
     return blog.Recipe(normalize_first=row == PRE_LN, **schedule(column, plan))
 
 
-def _factorial(plan: Plan, seed: int, rows=(POST_LN, PRE_LN), columns=SCHEDULES) -> list[Run]:
+def _factorial(plan: Plan, seed: int, columns: tuple[str, ...] = SCHEDULES) -> list[Run]:
     runs = []
-    for row in rows:
+    for row in (POST_LN, PRE_LN):
         for column in columns:
             recipe = _recipe(row, column, plan)
             steps = _steps(recipe, plan)
@@ -215,11 +215,9 @@ def _wide(plan: Plan, seed: int) -> list[Run]:
     group = f"width {plan.wide_config.hidden_dim}"
     runs = []
     for row, column in WIDE_CELLS:
-        recipe = _recipe(POST_LN, column, plan)
-        if row == PRE_LN:
-            recipe = dataclasses.replace(recipe, normalize_first=True)
-        if row.startswith("N(0"):
-            recipe = dataclasses.replace(recipe, initializer_range=0.02)
+        recipe = _recipe(row, column, plan)
+        if row == "N(0, 0.02) init":  # the one-factor row's change, at this width
+            recipe = one_factor_rows(plan)[row][0]
         steps = _steps(recipe, plan)
         runs.append(Run(group, row, column, recipe, plan.wide_config, steps, seed, plan.held_out))
     return runs
