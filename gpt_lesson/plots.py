@@ -340,6 +340,97 @@ def plot_layer_heatmaps(probes: dict[str, dict], field: str, title: str) -> Figu
     return figure
 
 
+def block_gradients(probe: dict, step_index: int = 0) -> np.ndarray:
+    """The gradient norm of each Transformer block (``decoder_*`` layers, input side
+    first) at the probe's ``step_index``-th measured step."""
+    blocks = [i for i, layer in enumerate(probe["layers"]) if layer.startswith("decoder_")]
+    return np.asarray(probe["gradient_norm"], dtype=float)[step_index, blocks]
+
+
+def plot_step0_gradients(pairs: dict[str, tuple[dict, dict]], prediction: float) -> Figure:
+    """Post-LN against pre-LN at initialisation, block by block.
+
+    ``pairs`` maps a model (a width, a seed) to its (post-LN, pre-LN) ``LayerProbe``
+    records. Left: each block's gradient norm at step 0, post-LN solid, pre-LN dashed.
+    Right: their ratio, beside ``prediction`` (Xiong et al.'s sqrt(L) for the top block).
+    """
+    figure, (norms, ratios) = plt.subplots(1, 2, figsize=(10, 4))
+    for index, (name, (post, pre)) in enumerate(pairs.items()):
+        post_norms, pre_norms = block_gradients(post), block_gradients(pre)
+        blocks = np.arange(len(post_norms))
+        norms.plot(blocks, post_norms, "-o", color=f"C{index}", label=f"{name}, post-LN")
+        norms.plot(blocks, pre_norms, "--s", color=f"C{index}", label=f"{name}, pre-LN")
+        ratios.plot(blocks, post_norms / pre_norms, "-o", color=f"C{index}", label=name)
+    ratios.axhline(prediction, color="black", linestyle=":", label="√L (Xiong et al.)")
+    norms.set_yscale("log")
+    norms.set_ylabel("gradient norm at step 0")
+    ratios.set_ylabel("post-LN / pre-LN gradient norm")
+    for axes in (norms, ratios):
+        axes.set_xlabel("block (input side first)")
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def plot_probe_lines(
+    series: dict[str, tuple[list[int], list[float]]],
+    ylabel: str,
+    marks: dict[str, int] | None = None,
+) -> Figure:
+    """Probe measurements against the step, both on log scales (step 0 drawn at 1/2).
+
+    ``series`` maps a line's name to its (steps, values); ``marks`` draws a vertical
+    dotted line at a step for a name (where that run reached the plateau, say), in the
+    line's colour.
+    """
+    figure, axes = plt.subplots(figsize=(8, 4.2))
+    for index, (name, (steps, values)) in enumerate(series.items()):
+        shown = np.maximum(np.asarray(steps, dtype=float), 0.5)
+        axes.plot(shown, values, "-o", markersize=3, color=f"C{index}", label=name)
+        if marks and name in marks:
+            axes.axvline(max(marks[name], 0.5), color=f"C{index}", linestyle=":")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("training step (step 0 at ½)")
+    axes.set_ylabel(ylabel)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+HELD_OUT_PANELS = (
+    ("loss", "held-out loss (nats per token)"),
+    ("accuracy", "held-out masked accuracy"),
+    ("predicts_majority", "share of positions predicting ' '"),
+)
+
+
+def plot_held_out_curves(
+    runs: dict[str, list[dict]], plateau: float, majority_share: float
+) -> Figure:
+    """Held-out loss, accuracy and share of majority predictions of training recipes at
+    their evaluated steps (records with an ``evaluation``): the mean over seeds, with the
+    seeds' range as a band. Dashed: the plateau on the held-out text, and the held-out
+    labels' majority share."""
+    figure, panels = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    for index, (name, seeds) in enumerate(runs.items()):
+        if not seeds:
+            continue
+        steps = seeds[0]["evaluation"]["steps"]
+        for axes, (field, _) in zip(panels, HELD_OUT_PANELS, strict=True):
+            values = np.array([run["evaluation"][field][: len(steps)] for run in seeds])
+            axes.plot(steps, values.mean(axis=0), color=f"C{index}", label=name)
+            axes.fill_between(steps, values.min(0), values.max(0), color=f"C{index}", alpha=0.2)
+    panels[0].axhline(plateau, color="black", linestyle="--", label="plateau")
+    panels[1].axhline(majority_share, color="black", linestyle="--", label="majority label")
+    for axes, (_, ylabel) in zip(panels, HELD_OUT_PANELS, strict=True):
+        axes.set_ylabel(ylabel)
+    panels[0].legend(loc="upper right", fontsize="small")
+    panels[-1].set_xlabel("training step")
+    figure.tight_layout()
+    return figure
+
+
 def plot_effects(effects: dict[str, list[float]], xlabel: str) -> Figure:
     """One bar per change (its mean over seeds) with a dot per seed, largest at the top."""
     ranked = sorted(effects.items(), key=lambda item: np.mean(item[1]))

@@ -4,16 +4,18 @@ The grid (:func:`grid`) starts from the blog's recipe and varies
 
 - a factorial of layer-norm placement (post-LN, pre-LN) x learning-rate schedule (the
   blog's constant 1e-3; 1e-3 after a linear warmup; the paper's 2.5e-4 after a 2,000-step
-  warmup with cosine decay; a constant 2.5e-4), with three seeds;
+  warmup with cosine decay; a constant 2.5e-4), with three seeds, at width 64;
 - one factor at a time, with two seeds: depth (3 and 6 post-LN layers; 12 is the
   factorial's cell), the paper's N(0, 0.02) initialisation, shuffled batches (whose seed
   also changes the batch order), and the blog's other choices (softmax layer, no clipping,
   its mask, its end token);
-- the three runs that decide the story, at the blog's full size, for one epoch.
+- the blog's recipe and its rescues at a second width, and the blog's recipe run longer;
+- the blog's own size for one epoch (trained on all the text: too slow to repeat).
 
 Every run is stored as one small JSON file (per-step loss, masked accuracy and entropy
-of the predictions; per-layer gradient norms and update sizes at a few steps; the
-plateau of its own framing; measured minutes) in a results folder, so the experiment
+of the predictions; the same measures on held-out text at fixed steps; per-layer
+gradients, Adam's terms and the output change at a few steps; the plateau of its own
+framing; measured minutes and the machine) in a results folder, so the experiment
 resumes run by run and chapter 4 reads it back. ``python -m experiments.stuck_accuracy``
 runs it.
 """
@@ -482,6 +484,41 @@ def fates(records: list[dict]) -> str:
         f"seed {record['seed']}: " + words.format(step)
         for record, (words, step) in zip(records, told, strict=True)
     )
+
+
+def held_out_plateau(windows: blog.Windows) -> float:
+    """The held-out loss (nats per label) of a model that ignores its context and predicts
+    the training labels' frequencies: the plateau, measured on the held-out text.
+
+    The counts are add-one smoothed over the vocabulary, since a few held-out labels never
+    occur in training. It lies above the held-out labels' own entropy, which only a model
+    that knew the held-out frequencies could reach.
+    """
+    inputs, labels = windows.held_out
+    trained = windows.labels[windows.labels != windows.pad_id]
+    judged = labels[labels != windows.pad_id]
+    counts = np.bincount(trained, minlength=windows.vocabulary.size) + 1.0
+    return float(-np.log(counts[judged] / counts.sum()).mean())
+
+
+def evaluation_at(record: dict, step: int) -> dict | None:
+    """The held-out measures of ``record`` after ``step`` updates, or None if the run
+    was not evaluated there (a shorter run, or one trained on all the text)."""
+    evaluation = record.get("evaluation")
+    if evaluation is None or step not in evaluation["steps"]:
+        return None
+    index = evaluation["steps"].index(step)
+    return {measure: evaluation[measure][index] for measure in held_out.MEASURES}
+
+
+def first_evaluation_below(record: dict, level: float) -> int | None:
+    """The first evaluated step at which the held-out loss of ``record`` is below
+    ``level``, or None if it never is (or the run has no held-out evaluation)."""
+    evaluation = record.get("evaluation") or {"steps": [], "loss": []}
+    below = (
+        s for s, loss in zip(evaluation["steps"], evaluation["loss"], strict=True) if loss < level
+    )
+    return next(below, None)
 
 
 def cells(records: list[dict]) -> dict[tuple[str, str, str], list[dict]]:

@@ -154,6 +154,50 @@ def test_effects_are_ranked_with_a_dot_per_seed():
     assert sum(len(line.get_xdata()) for line in axes.lines if line.get_marker() == "o") == 5
 
 
+def test_step0_gradients_draw_each_block_of_both_layouts_and_their_ratio_beside_sqrt_l():
+    layers = ["embedding", "decoder_0", "decoder_1", "decoder_2", "output"]
+    post = {"layers": layers, "gradient_norm": [[9.0, 1.0, 2.0, 4.0, 9.0]]}
+    pre = {"layers": [*layers[:-1], "final_layer_norm", "output"]}
+    pre["gradient_norm"] = [[9.0, 1.0, 1.0, 1.0, 5.0, 9.0]]
+    np.testing.assert_array_equal(plots.block_gradients(pre), [1.0, 1.0, 1.0])
+    figure = plots.plot_step0_gradients({"w": (post, pre)}, prediction=np.sqrt(3))
+    norms, ratios = figure.axes
+    np.testing.assert_array_equal(norms.lines[0].get_ydata(), [1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(norms.lines[1].get_ydata(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(ratios.lines[0].get_ydata(), [1.0, 2.0, 4.0])
+    assert ratios.lines[-1].get_ydata()[0] == pytest.approx(np.sqrt(3))
+
+
+def test_probe_lines_draw_step_0_at_a_half_on_log_scales_with_marks():
+    figure = plots.plot_probe_lines(
+        {"a": ([0, 1, 10], [1e-2, 1e-3, 1e-4]), "b": ([0, 5], [1.0, 2.0])}, "y", marks={"b": 5}
+    )
+    (axes,) = figure.axes
+    assert axes.get_xscale() == "log" and axes.get_yscale() == "log"
+    np.testing.assert_array_equal(axes.lines[0].get_xdata(), [0.5, 1.0, 10.0])
+    mark = axes.lines[-1]
+    assert list(mark.get_xdata()) == [5, 5] and mark.get_color() == "C1"
+
+
+def test_held_out_curves_draw_the_seeds_mean_against_the_plateau_and_the_majority_share():
+    def run(shift):
+        return {
+            "evaluation": {
+                "steps": [0, 10, 20],
+                "loss": [8.0 + shift, 6.0 + shift, 5.0 + shift],
+                "accuracy": [0.0, 0.3, 0.3],
+                "predicts_majority": [0.0, 1.0, 1.0],
+            }
+        }
+
+    figure = plots.plot_held_out_curves({"a": [run(0.0), run(1.0)], "b": []}, 5.0, 0.29)
+    loss, accuracy, _ = figure.axes
+    np.testing.assert_array_equal(loss.lines[0].get_xdata(), [0, 10, 20])
+    np.testing.assert_allclose(loss.lines[0].get_ydata(), [8.5, 6.5, 5.5])
+    assert loss.lines[-1].get_ydata()[0] == 5.0 and accuracy.lines[-1].get_ydata()[0] == 0.29
+    assert [line.get_label() for line in loss.lines] == ["a", "plateau"]
+
+
 def test_generation_speed_draws_both_paths_against_the_new_tokens():
     rows = [
         {"new tokens": 64, "cached tokens/s": 200.0, "uncached tokens/s": 60.0},

@@ -13,6 +13,7 @@ import pytest
 
 from gpt_lesson import blog, diagnostics, held_out, study
 from gpt_lesson.data import read_text
+from gpt_lesson.vocabulary import Vocabulary
 
 DEFAULT, QUICK = study.PLANS["default"], study.PLANS["quick"]
 
@@ -248,3 +249,36 @@ def test_a_run_whose_framing_differs_records_its_own_plateau(seed_ids, tmp_path)
             assert text["label_entropy"] == pytest.approx(-(shares * np.log(shares)).sum())
     assert records[0]["majority_share"] != records[1]["majority_share"]
     assert records[0]["label_entropy"] != records[1]["label_entropy"]
+
+
+def test_the_held_out_plateau_is_the_training_frequencies_cross_entropy_on_held_out_labels():
+    labels = np.array([[1, 1, 1, 2, 0]])  # id 0 pads
+    held = np.array([[1, 2, 3, 0]])
+    vocabulary = Vocabulary.used_by(np.arange(4))
+    windows = blog.Windows(labels, labels, 0, vocabulary, (held, held))
+    counts = np.array([1, 4, 2, 1])  # add-one over the 4 ids; id 3 never trained on
+    expected = -np.mean(np.log(counts[[1, 2, 3]] / counts.sum()))
+    assert study.held_out_plateau(windows) == pytest.approx(expected)
+
+
+def test_held_out_measures_are_read_at_a_step_and_the_first_step_below_a_level():
+    record = {
+        "evaluation": {
+            "steps": [0, 100, 200],
+            "loss": [8.0, 5.0, 4.5],
+            "accuracy": [0.0, 0.3, 0.35],
+            "entropy": [8.0, 5.0, 4.6],
+            "predicts_majority": [0.0, 1.0, 0.6],
+        }
+    }
+    assert study.evaluation_at(record, 100) == {
+        "loss": 5.0,
+        "accuracy": 0.3,
+        "entropy": 5.0,
+        "predicts_majority": 1.0,
+    }
+    assert study.evaluation_at(record, 150) is None
+    assert study.evaluation_at({"loss": [5.0]}, 0) is None  # trained on all the text
+    assert study.first_evaluation_below(record, 4.9) == 200
+    assert study.first_evaluation_below(record, 4.0) is None
+    assert study.first_evaluation_below({"loss": [5.0]}, 9.0) is None
