@@ -176,6 +176,9 @@ PICTURES = {
     "notebooks/04_stuck_accuracy.html": [
         "diagrams.plot_layer_norm_placement(",
         "plots.plot_recipe_curves(",
+        "plots.plot_held_out_curves(",  # every run judged on the same text
+        "plots.plot_step0_gradients(",  # Xiong et al.'s sqrt(L), block by block
+        "plots.plot_probe_lines(",  # the output change, the first block's gradient
         "plots.plot_effects(",
     ],
     "notebooks/05_finetuning_cola.html": [
