@@ -15,6 +15,8 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``train``: AdamW, warmup + cosine, the run folder it writes (3);
 - ``checkpoints``: presets saved whole or not at all, and loaded back with one clear error
   for each bad file (3);
+- ``convert`` and ``gpt1_tokenizer``: the released GPT-1 and GPT-2 from Hugging Face
+  checkpoints, as presets of the book's model, and GPT-1's own BPE ("The real weights");
 - ``resume``: the run state that lets a killed run continue exactly (3);
 - ``distribute``: ``tf.distribute`` strategies, from one CPU to many machines (appendix);
 - ``generate``: the cached loop beside its uncached reference, batches of text (3);
@@ -57,6 +59,7 @@ _PUBLIC = {
     "build_gpt": "model",
     "parameter_count": "model",
     "GPT2Tokenizer": "tokenizer",
+    "GPT1Tokenizer": "gpt1_tokenizer",
     "load_gpt2_tokenizer": "tokenizer",
     "spellable": "tokenizer",
     "Vocabulary": "vocabulary",
@@ -64,6 +67,7 @@ _PUBLIC = {
     "CheckpointError": "checkpoints",
     "load_checkpoint": "checkpoints",
     "save_preset": "checkpoints",
+    "convert_checkpoint": "convert",
     "load_shakespeare": "train",
     "pretrain": "train",
     "generate_texts": "generate",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gpt_lesson pretrain|generate|finetune|classify|doctor ...``.
+"""Command line: ``python -m gpt_lesson pretrain|generate|finetune|classify|convert|doctor``.
 
 A mistake of the user's (a missing or damaged run folder, a prompt too long for the
 model, a bad value) ends the command with one line on standard error and exit status 2;
@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   python -m gpt_lesson generate --checkpoint runs/lesson --prompt "ROMEO:" --prompt "JULIET:"
   python -m gpt_lesson finetune --task cola --checkpoint runs/chapter3-lesson --out runs/cola
   python -m gpt_lesson classify --checkpoint runs/cola "The book was read by Mary."
+  python -m gpt_lesson convert --from hf://openai-community/openai-gpt --out runs/openai-gpt
   python -m gpt_lesson doctor
 """
 
@@ -107,7 +108,13 @@ def classify(args: argparse.Namespace) -> None:
 
 def finetune(args: argparse.Namespace) -> None:
     from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.cola import EVALUATION_SPLITS, prepare_cola, pretrained_checkpoint, run_once
+    from gpt_lesson.cola import (
+        EVALUATION_SPLITS,
+        prepare_cola,
+        pretrained_checkpoint,
+        run_once,
+        text_tokenizer,
+    )
     from gpt_lesson.finetune import FinetuneConfig
     from gpt_lesson.tokenizer import load_gpt2_tokenizer
 
@@ -115,12 +122,11 @@ def finetune(args: argparse.Namespace) -> None:
     check_seed(args.seed)
     if args.lm_weight is not None and not args.lm_weight >= 0:
         raise ValueError(f"--lm-weight (λ) must be 0 or more, got {args.lm_weight}.")
-    tokenizer = load_gpt2_tokenizer()
     if args.pretrain_first:
-        checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
+        checkpoint = pretrained_checkpoint(args.checkpoint, load_gpt2_tokenizer())
     else:  # a mistyped folder is an error, not minutes of pre-training
         checkpoint = load_checkpoint(args.checkpoint)
-    data = prepare_cola(checkpoint, tokenizer)
+    data = prepare_cola(checkpoint, text_tokenizer(checkpoint))
     changes = {
         "learning_rate": args.learning_rate,
         "batch_size": args.batch_size,
@@ -139,6 +145,16 @@ def finetune(args: argparse.Namespace) -> None:
     summary.update(
         {k: {m: record[k][m] for m in ("mcc", "accuracy", "confusion")} for k in EVALUATION_SPLITS}
     )
+    print(json.dumps(summary, indent=2))
+
+
+def convert(args: argparse.Namespace) -> None:
+    from gpt_lesson.convert import convert_checkpoint
+    from gpt_lesson.model import parameter_count
+
+    done = convert_checkpoint(args.source, args.out)
+    summary = {"out": str(done.out), "model_type": done.model_type}
+    summary.update(parameters=parameter_count(done.config), config=dataclasses.asdict(done.config))
     print(json.dumps(summary, indent=2))
 
 
@@ -239,7 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     train.set_defaults(run=pretrain)
 
     sample = commands.add_parser("generate", help="continue a prompt with a trained model")
-    sample.add_argument("--checkpoint", required=True, help="a run folder written by pretrain")
+    sample.add_argument(
+        "--checkpoint", required=True, help="a run folder written by pretrain (or convert)"
+    )
     sample.add_argument(
         "--prompt", action="append", help="a prompt (repeat for a batch; default ROMEO:)"
     )
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     tune.add_argument(
         "--checkpoint",
         default="runs/chapter3-lesson",
-        help="a run folder written by pretrain",
+        help="a run folder written by pretrain (or convert)",
     )
     tune.add_argument(
         "--pretrain-first",
@@ -282,6 +300,19 @@ def main(argv: list[str] | None = None) -> None:
     label.add_argument("--checkpoint", default="runs/cola", help="a folder written by finetune")
     label.add_argument("--file", help="a text file of sentences, one a line")
     label.set_defaults(run=classify)
+
+    port = commands.add_parser(
+        "convert", help="the released GPT-1 or GPT-2 from a Hugging Face checkpoint, as a preset"
+    )
+    port.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="a checkpoint folder (config.json, model.safetensors, vocab.json, merges.txt) or "
+        "hf://owner/name, downloaded (e.g. hf://openai-community/openai-gpt)",
+    )
+    port.add_argument("--out", required=True, help="a new folder for the preset")
+    port.set_defaults(run=convert)
 
     check = commands.add_parser("doctor", help="check this machine: [OK] or [FAIL] per requirement")
     check.set_defaults(run=doctor)

@@ -1,12 +1,15 @@
 """Every use of KerasHub's internals, in one place, checked against the version it was written for.
 
-Two things the book needs are not public in KerasHub:
+Three things the book needs are not public in KerasHub:
 
-- the sublayers of a ``TransformerDecoder`` block (to read its attention weights), which
-  :func:`block_parts` names;
+- the sublayers of a ``TransformerDecoder`` block (to read its attention weights, and to
+  load a released checkpoint into them), which :func:`block_parts` names;
 - the hooks of ``BytePairTokenizer`` that choose how text is cut into pieces before the
   merges, which :class:`PieceSplittingTokenizer` overrides so that both the eager and the
-  graph path cut text exactly as GPT-2 does (the cutting itself is ``gpt_lesson.tokenizer``'s).
+  graph path cut text exactly as GPT-2 does (the cutting itself is ``gpt_lesson.tokenizer``'s);
+- the same tokenizer's hooks that build its ``tokenizers`` pipeline, which
+  :class:`PipelineTokenizer` overrides for a BPE that is not byte-level (GPT-1's,
+  ``gpt_lesson.gpt1_tokenizer``).
 
 Nothing else in the package, the chapters or the tests touches a private KerasHub
 attribute, and this module refuses to import under another KerasHub release, so that an
@@ -20,7 +23,9 @@ from dataclasses import dataclass
 
 import keras
 import keras_hub
+import numpy as np
 import tensorflow as tf
+import tokenizers
 from tokenizers import pre_tokenizers
 
 WRITTEN_FOR = "0.32"  # the KerasHub release whose internals this module reads
@@ -57,15 +62,14 @@ def block_parts(block: keras_hub.layers.TransformerDecoder) -> BlockParts:
     )
 
 
-class PieceSplittingTokenizer(keras_hub.tokenizers.BytePairTokenizer):
-    """KerasHub's byte-pair tokenizer with GPT-2's own piece splitting on both paths.
+class RoleTokenizer(keras_hub.tokenizers.BytePairTokenizer):
+    """KerasHub's byte-pair tokenizer with its special tokens named by role.
 
-    Subclasses give ``split_into_pieces`` (strings -> ragged pieces, graph-safe) and
-    ``special_tokens_by_role`` ({"pad_token": "<|pad|>", ...}), which KerasHub's
-    preprocessors read as ``pad_token_id``, ``start_token_id`` and ``end_token_id``.
+    Subclasses give ``special_tokens_by_role`` ({"pad_token": "<|pad|>", ...}), which
+    KerasHub's preprocessors read as ``pad_token_id``, ``start_token_id`` and
+    ``end_token_id``.
     """
 
-    split_into_pieces: Callable[[tf.Tensor], tf.RaggedTensor]
     special_tokens_by_role: dict[str, str] = {}
 
     def __init__(self, vocabulary=None, merges=None, **kwargs) -> None:
@@ -74,6 +78,15 @@ class PieceSplittingTokenizer(keras_hub.tokenizers.BytePairTokenizer):
         # Special tokens are text like any other when they appear in a string.
         kwargs.setdefault("unsplittable_tokens", [])
         super().__init__(vocabulary=vocabulary, merges=merges, **kwargs)
+
+
+class PieceSplittingTokenizer(RoleTokenizer):
+    """KerasHub's byte-pair tokenizer with GPT-2's own piece splitting on both paths.
+
+    Subclasses give ``split_into_pieces`` (strings -> ragged pieces, graph-safe).
+    """
+
+    split_into_pieces: Callable[[tf.Tensor], tf.RaggedTensor]
 
     def _set_vocabulary_and_merges_tokenizers(self, vocabulary, merges) -> None:
         # Eager path: KerasHub installs Llama 3's splitting regex; use GPT-2's instead.
@@ -105,3 +118,50 @@ class PieceSplittingTokenizer(keras_hub.tokenizers.BytePairTokenizer):
     def _merge_and_lookup(self, unseen: tf.Tensor, pieces: tf.Tensor) -> tf.Tensor:
         self._bpe_merge_and_update_cache_tf(unseen)
         return self.cache.lookup(pieces)
+
+
+class PipelineTokenizer(RoleTokenizer):
+    """KerasHub's byte-pair tokenizer running a ``tokenizers`` pipeline of the subclass's
+    (:meth:`build_pipeline`) on both paths.
+
+    KerasHub's graph path is GPT-2's byte-level BPE, in TensorFlow ops; a BPE on characters
+    with an end-of-word suffix (GPT-1's) does not fit it. Here the graph path (inside
+    ``tf.data`` or a ``tf.function``) runs the same pipeline through ``tf.py_function``, so
+    the two paths cannot disagree; the price is that the graph holds a Python call (it
+    cannot be exported to a SavedModel). Decoding runs eagerly only.
+    """
+
+    def build_pipeline(
+        self, vocabulary: dict[str, int], merges: list[tuple[str, str]]
+    ) -> tokenizers.Tokenizer:
+        raise NotImplementedError
+
+    def _set_vocabulary_and_merges_tf(self, vocabulary, merges) -> None:
+        # No byte-level tables: the graph path runs the pipeline too.
+        self.vocabulary, self.merges = vocabulary.copy(), merges
+
+    def _set_vocabulary_and_merges_tokenizers(self, vocabulary, merges) -> None:
+        self.vocabulary, self.merges = vocabulary.copy(), merges
+        rules = [tuple(m.split(" ")) for m in merges if not m.lstrip().startswith("#version")]
+        self._tokenizer = self.build_pipeline(self.vocabulary, rules)
+
+    def _tokenize_tf(self, inputs):
+        inputs = tf.convert_to_tensor(inputs)
+        flat, lengths = tf.py_function(
+            self._encode_flat, [tf.reshape(inputs, [-1])], (tf.int32, tf.int64)
+        )
+        ids = tf.RaggedTensor.from_row_lengths(
+            tf.ensure_shape(flat, [None]), tf.ensure_shape(lengths, [None])
+        )
+        return ids[0] if inputs.shape.rank == 0 else ids
+
+    def _encode_flat(self, texts: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._tokenize_tokenizers([text.decode("utf-8") for text in texts.numpy()])
+        flat = [int(i) for row in rows for i in row]
+        return np.asarray(flat, np.int32), np.asarray([len(row) for row in rows], np.int64)
+
+    def _detokenize_tf(self, inputs):
+        raise NotImplementedError(
+            f"{type(self).__name__} decodes eagerly only: call detokenize outside tf.data "
+            "and tf.function."
+        )

@@ -39,7 +39,7 @@ def extend_checkpoint(
     new_gpt2_ids: Sequence[int],
     special: SpecialIds = SPECIAL,
     seed=0,
-    tokenizer: GPT2Tokenizer | None = None,
+    tokenizer: GPT2Tokenizer | keras_hub.tokenizers.Tokenizer | None = None,
 ) -> tuple[Checkpoint, int]:
     """The checkpoint with output units for ``new_gpt2_ids`` and the special tokens too.
 
@@ -47,8 +47,9 @@ def extend_checkpoint(
     the special tokens, which are drawn from N(0, 0.02) like the model's own
     initialisation. With GPT-2's ``tokenizer``, the vocabulary stays spellable (its bytes
     and merge ancestors are kept) and the model gets the matching trimmed tokenizer, so
-    the fine-tuned classifier can read text. Returns the new checkpoint and how many ids
-    were added.
+    the fine-tuned classifier can read text. Another tokenizer (a converted GPT-1's) must
+    already number every id: the model keeps it, and only the special rows are drawn anew.
+    Returns the new checkpoint and how many ids were added.
     """
     config = checkpoint.config
     old_ids = (
@@ -57,7 +58,12 @@ def extend_checkpoint(
         else tuple(range(config.vocab_size))
     )
     wanted = sorted({*old_ids, *map(int, new_gpt2_ids), *special.fresh})
-    vocabulary = spellable(tokenizer, wanted) if tokenizer else Vocabulary(tuple(wanted))
+    if isinstance(tokenizer, GPT2Tokenizer):
+        vocabulary = spellable(tokenizer, wanted)
+        tokenizer = tokenizer.trimmed(vocabulary)
+    else:
+        vocabulary = Vocabulary(tuple(wanted))
+        check_numbers_all(tokenizer, vocabulary)
     grown = dataclasses.replace(config, vocab_size=vocabulary.size)
     model = build_gpt(grown)
     old_backbone, backbone = checkpoint.model.backbone, model.backbone
@@ -72,11 +78,22 @@ def extend_checkpoint(
     tokens[vocabulary.compact(kept)] = old_tokens[np.searchsorted(np.asarray(old_ids), kept)]
     backbone.embedding.set_weights([tokens.astype(old_tokens.dtype), positions])
     if tokenizer is not None:
-        preprocessor = GPT1CausalLMPreprocessor(
-            tokenizer.trimmed(vocabulary), grown.sequence_length
-        )
+        preprocessor = GPT1CausalLMPreprocessor(tokenizer, grown.sequence_length)
         model = GPT1CausalLM(backbone, preprocessor)
     return Checkpoint(model, grown, vocabulary), vocabulary.size - len(old_ids)
+
+
+def check_numbers_all(
+    tokenizer: keras_hub.tokenizers.Tokenizer | None, vocabulary: Vocabulary
+) -> None:
+    """Refuse a tokenizer (other than GPT-2's, which can be trimmed) whose ids are not
+    exactly the vocabulary's."""
+    if tokenizer is not None and vocabulary.gpt2_ids != tuple(range(tokenizer.vocabulary_size())):
+        raise ValueError(
+            f"{type(tokenizer).__name__} numbers {tokenizer.vocabulary_size():,} ids, but the "
+            f"model needs ids {vocabulary.gpt2_ids[0]} to {vocabulary.gpt2_ids[-1]} "
+            f"({vocabulary.size:,} of them): only GPT-2's tokenizer can be trimmed or grown."
+        )
 
 
 class ExtractState(keras.layers.Layer):

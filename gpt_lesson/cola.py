@@ -7,7 +7,9 @@ Matthews correlations (GLUE's CoLA metric).
 
 Tiny Shakespeare's trimmed vocabulary lacks many GPT-2 tokens that CoLA's modern English
 uses, so the checkpoint is extended by the ids of all three splits (no labels are looked
-at) and the special tokens; :class:`CoLAData` reports how many tokens that affects.
+at) and the special tokens; :class:`CoLAData` reports how many tokens that affects. A
+converted GPT-1 (``gpt_lesson.convert``) reads text with its own tokenizer, whose
+vocabulary already holds every id and the special tokens (:func:`text_tokenizer`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from gpt_lesson.classifier import as_text_classifier, extend_checkpoint
 from gpt_lesson.config import TRAINING, current_profile, get_preset
 from gpt_lesson.data import LabelledSentences, read_cola
 from gpt_lesson.finetune import FinetuneConfig, evaluate, finetune
+from gpt_lesson.gpt1_tokenizer import GPT1Tokenizer
 from gpt_lesson.intervals import Difference, welch_difference
 from gpt_lesson.objectives import matthews_correlation
-from gpt_lesson.tokenizer import GPT2Tokenizer
+from gpt_lesson.tokenizer import GPT2Tokenizer, load_gpt2_tokenizer
 from gpt_lesson.train import load_shakespeare, pretrain
-from gpt_lesson.transformations import SPECIAL, classification_input
+from gpt_lesson.transformations import SPECIAL, SpecialIds, classification_input
 from gpt_lesson.zero_shot import best_threshold, mean_log_probabilities
 
 EVALUATION_SPLITS = ("validation", "dev", "dev_out_of_domain")
@@ -49,6 +52,7 @@ class CoLAData:
     tokens_added: dict[str, float]  # per split: share of sentence tokens that were added
     holds_added: dict[str, tuple[bool, ...]]  # per split and sentence: holds an added token
     truncated: int  # sentences cut to fit the context
+    special: SpecialIds = SPECIAL  # the transformations' ids, numbered as the tokenizer's
 
     @property
     def sentences_with_added(self) -> dict[str, float]:
@@ -57,11 +61,25 @@ class CoLAData:
 
     @property
     def pad(self) -> int:
-        return int(self.checkpoint.to_model_ids([SPECIAL.pad])[0])
+        return int(self.checkpoint.to_model_ids([self.special.pad])[0])
 
     @property
     def extract(self) -> int:
-        return int(self.checkpoint.to_model_ids([SPECIAL.extract])[0])
+        return int(self.checkpoint.to_model_ids([self.special.extract])[0])
+
+
+def text_tokenizer(checkpoint: Checkpoint) -> GPT1Tokenizer | GPT2Tokenizer:
+    """The tokenizer a task's text is read with: the checkpoint's own when it has its own
+    vocabulary (a converted GPT-1's), else GPT-2's whole (a trimmed model's ids are GPT-2's,
+    mapped)."""
+    own = checkpoint.tokenizer
+    return own if isinstance(own, GPT1Tokenizer) else load_gpt2_tokenizer()
+
+
+def special_ids(tokenizer: GPT1Tokenizer | GPT2Tokenizer) -> SpecialIds:
+    """The ids the transformations add, as ``tokenizer`` numbers them: GPT-1's carries its
+    own; GPT-2's ids are ``SPECIAL``'s."""
+    return tokenizer.special_ids if isinstance(tokenizer, GPT1Tokenizer) else SPECIAL
 
 
 def carve_validation(
@@ -81,9 +99,13 @@ def carve_validation(
 
 
 def prepare_cola(
-    checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, seed: int = 0, unseen: str = "grow"
+    checkpoint: Checkpoint,
+    tokenizer: GPT1Tokenizer | GPT2Tokenizer,
+    seed: int = 0,
+    unseen: str = "grow",
 ) -> CoLAData:
-    """Read, split, tokenize and transform CoLA; extend the checkpoint to cover it.
+    """Read, split, tokenize (with :func:`text_tokenizer`'s) and transform CoLA; extend the
+    checkpoint to cover it.
 
     ``unseen`` says what happens to tokens the checkpoint's vocabulary lacks: ``"grow"``
     gives each its own new embedding, ``"unknown"`` maps them all to one new id."""
@@ -99,22 +121,24 @@ def prepare_cola(
     tokens = {
         name: [tokenizer.encode(s) for s in split.sentences] for name, split in splits.items()
     }
-    known = set(checkpoint.vocabulary.gpt2_ids if checkpoint.vocabulary else range(50_260))
+    special = special_ids(tokenizer)
+    vocabulary = checkpoint.vocabulary
+    known = set(vocabulary.gpt2_ids if vocabulary else range(checkpoint.config.vocab_size))
     new = {name: [[i not in known for i in s] for s in split] for name, split in tokens.items()}
     if unseen == "unknown":
         tokens = {
-            name: [[i if i in known else SPECIAL.unknown for i in s] for s in split]
+            name: [[i if i in known else special.unknown for i in s] for s in split]
             for name, split in tokens.items()
         }
     every_id = {i for split in tokens.values() for sentence in split for i in sentence}
     extended, added = extend_checkpoint(
-        checkpoint, sorted(every_id), seed=seed, tokenizer=tokenizer
+        checkpoint, sorted(every_id), special, seed=seed, tokenizer=tokenizer
     )
     limit = checkpoint.config.sequence_length
     encoded = {
         name: Encoded(
             tuple(
-                extended.to_model_ids(classification_input(t, max_length=limit))
+                extended.to_model_ids(classification_input(t, special, max_length=limit))
                 for t in tokens[name]
             ),
             np.asarray(splits[name].labels, dtype=np.int32),
@@ -129,6 +153,7 @@ def prepare_cola(
         tokens_added={name: float(np.mean([x for s in f for x in s])) for name, f in new.items()},
         holds_added={name: tuple(any(s) for s in f) for name, f in new.items()},
         truncated=sum(len(t) > limit - 2 for split in tokens.values() for t in split),
+        special=special,
     )
 
 
@@ -157,7 +182,8 @@ def run_once(data: CoLAData, config: FinetuneConfig, save_to: str | Path | None 
     ``minutes`` is the training's wall-clock time; ``cpu_minutes`` the process's CPU time
     for training and scoring, which other jobs on a shared machine do not inflate."""
     cpu_start = time.process_time()
-    result = finetune(data.checkpoint, data.encoded["train"], data.encoded["validation"], config)
+    train, validation = data.encoded["train"], data.encoded["validation"]
+    result = finetune(data.checkpoint, train, validation, config, data.special)
     scores = {
         name: evaluate(result.classifier, data.encoded[name], data.pad)
         for name in EVALUATION_SPLITS

@@ -29,7 +29,7 @@ class GPTConfig:
     intermediate_dim: int = 3072  # width of the feed-forward block
     dropout: float = 0.1  # on embeddings, attention weights and residual branches
     normalize_first: bool = False  # False: post-LN as in GPT-1; True: pre-LN as in GPT-2
-    activation: str = "gelu"
+    activation: str = "gelu"  # exact; "gelu_approximate": the tanh form of the released models
     layer_norm_epsilon: float = 1e-5
     initializer_range: float = 0.02  # weights ~ N(0, 0.02), as in the paper
 

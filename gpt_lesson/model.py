@@ -29,6 +29,16 @@ from gpt_lesson.sampler_settings import check_sampler
 from gpt_lesson.tokenizer import GPT2Tokenizer
 
 
+def gelu_approximate(x):
+    """GELU by its tanh approximation, which GPT-1 and GPT-2 were trained with (the
+    released checkpoints need it; ``"gelu"`` is Keras' exact, erf-based one)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+# Activation names of GPTConfig that keras.activations.get does not know.
+ACTIVATIONS = {"gelu_approximate": gelu_approximate}
+
+
 @keras.saving.register_keras_serializable(package="gpt_lesson")
 class GPT1Backbone(keras_hub.models.Backbone):
     """The Transformer of ``GPTConfig``: token ids -> final hidden states (batch, seq, d).
@@ -76,7 +86,7 @@ class GPT1Backbone(keras_hub.models.Backbone):
                 intermediate_dim=intermediate_dim,
                 num_heads=num_heads,
                 dropout=dropout,
-                activation=activation,
+                activation=ACTIVATIONS.get(activation, activation),
                 layer_norm_epsilon=layer_norm_epsilon,
                 kernel_initializer=initializer,
                 normalize_first=normalize_first,
@@ -192,8 +202,9 @@ class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
 class GPT1CausalLMPreprocessor(keras_hub.models.CausalLMPreprocessor):
     """Text -> ``token_ids`` and ``padding_mask``: the BPE ids, then ``<|pad|>``s.
 
-    KerasHub's own causal-LM preprocessing with this book's tokenizer (GPT-2's BPE, whole or
-    trimmed); ``generate`` calls it on the prompts and strips the specials afterwards.
+    KerasHub's own causal-LM preprocessing with one of this book's tokenizers (GPT-2's BPE,
+    whole or trimmed, or a converted GPT-1's own, ``gpt_lesson.gpt1_tokenizer``); ``generate``
+    calls it on the prompts and strips the specials afterwards.
     Pre-training reads one unbroken text, so the model never sees ``<|start|>`` there: a
     prompt starts with its own first token, and only an empty prompt gets the start token,
     which gives the first step something to predict from.

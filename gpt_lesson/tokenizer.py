@@ -148,8 +148,38 @@ def read_vocabulary(path: str | Path) -> dict[str, int]:
         ) from error
 
 
+class TextIds:
+    """What the book reads off a KerasHub tokenizer of its own: ids of Python strings and
+    back, the special ids by short names, and the number of ids a model must embed."""
+
+    @property
+    def pad_id(self) -> int:
+        return self.pad_token_id
+
+    @property
+    def start_id(self) -> int:
+        return self.start_token_id
+
+    @property
+    def end_id(self) -> int:
+        return self.end_token_id
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids the model must embed (50,260 for GPT-2's with pad, start and end)."""
+        return self.vocabulary_size()
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (for GPT-2's, exactly as its encoder.py gives them)."""
+        return self.tokenize(text).tolist()
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of ``ids`` (for GPT-2's, ``decode(encode(s)) == s`` for every ``s``)."""
+        return self.detokenize([int(i) for i in ids])
+
+
 @keras.saving.register_keras_serializable(package="gpt_lesson")
-class GPT2Tokenizer(PieceSplittingTokenizer):
+class GPT2Tokenizer(TextIds, PieceSplittingTokenizer):
     """GPT-2's byte-level BPE with the seed's pad, start and end tokens.
 
     ``encode``/``decode`` work on Python strings and lists; calling the layer on a string
@@ -166,31 +196,6 @@ class GPT2Tokenizer(PieceSplittingTokenizer):
         "start_token": "<|start|>",
         "end_token": "<|end|>",
     }
-
-    @property
-    def pad_id(self) -> int:
-        return self.pad_token_id
-
-    @property
-    def start_id(self) -> int:
-        return self.start_token_id
-
-    @property
-    def end_id(self) -> int:
-        return self.end_token_id
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of ids the model must embed (50,260 for GPT-2's with pad, start, end)."""
-        return self.vocabulary_size()
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``, exactly as GPT-2's encoder.py would give them."""
-        return self.tokenize(text).tolist()
-
-    def decode(self, ids: list[int]) -> str:
-        """The text of ``ids``; ``decode(encode(s)) == s`` for every string ``s``."""
-        return self.detokenize([int(i) for i in ids])
 
     def trimmed(self, keep: Vocabulary) -> GPT2Tokenizer:
         """A tokenizer whose id i is this one's ``keep.gpt2_ids[i]``.
@@ -239,11 +244,18 @@ def spellable(tokenizer: GPT2Tokenizer, gpt2_ids) -> Vocabulary:
     return Vocabulary(tuple(sorted({tokenizer.token_to_id(t) for t in tokens} | extra)))
 
 
+def gpt2_tokenizer_from_files(vocabulary: str | Path, merges: str | Path) -> GPT2Tokenizer:
+    """GPT-2's tokenizer from its two files (``encoder.json`` or Hugging Face's
+    ``vocab.json``; ``vocab.bpe`` or ``merges.txt``), the seed's pad, start and end appended
+    after the vocabulary: ids 50,257 to 50,259 for GPT-2's own."""
+    table = read_vocabulary(vocabulary)
+    appended = {token: len(table) + i for i, token in enumerate(SPECIAL_TOKENS)}
+    return GPT2Tokenizer({**table, **appended}, read_merges(merges))
+
+
 def load_gpt2_tokenizer() -> GPT2Tokenizer:
     """GPT-2's tokenizer built from the two files ``fetch`` provides."""
-    vocabulary = read_vocabulary(fetch("gpt2-encoder"))
-    merges = read_merges(fetch("gpt2-merges"))
-    return GPT2Tokenizer({**vocabulary, **SPECIAL_TOKENS}, merges)
+    return gpt2_tokenizer_from_files(fetch("gpt2-encoder"), fetch("gpt2-merges"))
 
 
 def tiktoken_reference() -> tiktoken.Encoding:

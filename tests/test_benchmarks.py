@@ -1,7 +1,9 @@
 """The benchmarks' arithmetic (never their timings): FLOPs per token, MFU, the estimates and
 the parsing of pytest's durations and of the CPU's description."""
 
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from benchmarks import estimate, flops
 from benchmarks.machine import cpu_info
 from benchmarks.suite import seconds_per_file
 from gpt_lesson.config import PRESETS
+from gpt_lesson.finetune import FinetuneConfig
 from gpt_lesson.model import build_gpt, parameter_count
 
 
@@ -130,3 +133,34 @@ def test_cpu_info_reads_the_first_processor_only(tmp_path):
         "flags": "fpu avx2 fma",
     }
     assert cpu_info(tmp_path / "missing") == {}
+
+
+def test_finetune_seconds_train_and_score_at_a_third_of_the_cost():
+    config = estimate.released_gpt1(12)
+    per_token = flops.training_flops_per_token(config)
+    seconds = estimate.finetune_seconds(config, 3000, 600, sustained_tflops=2.0)
+    assert math.isclose(seconds, (3000 + 200) * per_token / 2e12)
+    assert config.vocab_size == 40_478 + 5 and config.sequence_length == 12
+
+
+def test_cola_tokens_count_every_pass_of_fine_tuning():
+    lengths = {"train": [3, 5], "validation": [4], "dev": [1, 1, 1], "dev_out_of_domain": [7]}
+    recipe = FinetuneConfig(epochs=2, evaluations_per_epoch=3)
+    train, scored = estimate.cola_tokens(lengths, recipe)
+    assert train == 2 * (5 + 7)  # each sentence with its start and extract tokens
+    assert scored == (2 * 3 + 1) * 6 + 9 + 9  # the curve's points, the end, both dev sets
+
+
+def test_the_real_weights_page_quotes_the_estimate_and_the_counts_the_code_gives():
+    page = (Path(__file__).resolve().parents[1] / "book" / "real_weights.md").read_text()
+    numbers = estimate.gpt1_on_cola()
+    for name in ("train_tokens", "scored_tokens", "training_flops_per_token"):
+        assert f"{numbers[name]:,}" in page, name
+    assert f"{numbers['sentences']['train']:,}" in page
+    assert f"{numbers['mean_tokens_per_training_sequence']:.1f} on average" in page
+    assert f"about {numbers['cpu_hours']:.1f} hours" in page
+    released = dataclasses.replace(estimate.released_gpt1(512), vocab_size=40_478)
+    gpt2 = dataclasses.replace(
+        PRESETS["gpt1"], vocab_size=50_257, sequence_length=1024, normalize_first=True
+    )
+    assert f"| {parameter_count(released):,} | {parameter_count(gpt2):,} |" in page

@@ -249,7 +249,8 @@ def _chapter_notebooks() -> list[Path]:
     toc = yaml.safe_load(TOC.read_text(encoding="utf8"))
     (chapters,) = [part for part in toc["parts"] if part["caption"] == "Chapters"]
     names = [entry["file"] for entry in chapters["chapters"]]
-    return [path for name in names if (path := _source_of(name)) is not None]
+    paths = [_source_of(name) for name in names]
+    return [path for path in paths if path is not None and path.suffix == ".ipynb"]
 
 
 def _book_text() -> str:

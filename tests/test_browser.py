@@ -368,6 +368,7 @@ def test_every_chapter_and_appendix_was_opened(reports):
         "notebooks/03_pretraining.html",
         "notebooks/04_stuck_accuracy.html",
         "notebooks/05_finetuning_cola.html",
+        "book/real_weights.html",
         "notebooks/A1_benchmarks.html",
         "book/notation.html",
         "book/presets.html",

@@ -6,7 +6,8 @@ number at all; text is empty, long, any Unicode, or bytes that are not UTF-8 (as
 passes them, surrogate-escaped); paths are a real run folder, a classifier, a file, an
 empty folder, or nothing. ``generate`` and ``classify`` run for real on a quick model made
 once; ``pretrain`` and ``finetune`` stop where the long work would start (their training is
-tested in ``test_cli.py``), so what is checked is everything before it.
+tested in ``test_cli.py``), so what is checked is everything before it; ``convert`` gets no
+Hugging Face checkpoint here (its conversions are tested in ``test_convert.py``).
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ def test_finetune_up_to_its_training(places, path, pretrain_first, **numbers):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cola, "prepare_cola", lambda checkpoint, tokenizer: None)
         patch.setattr(cola, "pretrained_checkpoint", lambda folder, tokenizer: None)
+        patch.setattr(cola, "text_tokenizer", lambda checkpoint: None)
         patch.setattr(cola, "run_once", run_once)
         code, _, _ = assert_clean(argv)
     if code == 0:
@@ -215,3 +217,15 @@ def test_finetune_up_to_its_training(places, path, pretrain_first, **numbers):
         config = seen["config"]
         assert config.learning_rate > 0 and config.batch_size > 0 and config.epochs > 0
         assert config.lm_weight >= 0 and 0 <= config.seed < 2**32
+
+
+@SLOW
+@given(
+    source=st.one_of(PATHS, TEXT.filter(lambda text: not text.startswith("hf://"))),
+    out=st.one_of(PATHS, TEXT),
+)
+def test_convert_refuses_what_is_not_a_checkpoint(places, source, out):
+    argv = ["convert", "--from", places.get(source, source), "--out", places.get(out, out)]
+    code, _, _ = assert_clean(argv)
+    assert code == 2
+    assert not Path(places["missing"]).exists()  # nothing written on the way to the error
