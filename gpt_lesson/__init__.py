@@ -8,8 +8,11 @@ Each module holds one idea of GPT-1 and is taught by one chapter:
 - ``adapter``: the only module that touches KerasHub's internals, version-checked;
 - ``pipeline``: token ids cached on disk, the seed's framing and the standard one (1, 3);
 - ``config``: ``GPTConfig``, presets, training recipes and profiles (2, 3);
-- ``model``: ``GPT1Backbone``, ``GPT1CausalLM`` and its preprocessor, as KerasHub models
-  built from KerasHub layers, and the parameter count (2, 3);
+- ``model``: ``GPT1Backbone`` and ``GPT1CausalLM``, as KerasHub models built from KerasHub
+  layers, and the parameter count; they import without TensorFlow (2, 3);
+- ``causal_lm_preprocessor``: text -> the ids and mask the model reads (TensorFlow) (3);
+- ``special_tokens``: the ids of the tokens GPT-2's vocabulary lacks, in one place (1, 5);
+- ``deferred``: a model class names its TensorFlow-based preprocessor without importing it;
 - ``objectives``: the masked LM loss, accuracy, perplexity, bits per character (3);
 - ``vocabulary``: a vocabulary trimmed to the ids a corpus uses (3);
 - ``train``: AdamW, warmup + cosine, the run folder it writes (3);
@@ -55,7 +58,7 @@ _PUBLIC = {
     "get_preset": "config",
     "GPT1Backbone": "model",
     "GPT1CausalLM": "model",
-    "GPT1CausalLMPreprocessor": "model",
+    "GPT1CausalLMPreprocessor": "causal_lm_preprocessor",
     "build_gpt": "model",
     "parameter_count": "model",
     "GPT2Tokenizer": "tokenizer",

@@ -21,14 +21,17 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras_hub
 import numpy as np
 
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.model import GPT1Backbone, GPT1CausalLM
-from gpt_lesson.tokenizer import GPT2Tokenizer
 from gpt_lesson.vocabulary import Vocabulary
+
+if TYPE_CHECKING:  # tokenizers need TensorFlow; the checkpoints' weights do not
+    from gpt_lesson.tokenizer import GPT2Tokenizer
 
 RETRAIN = "train again with `python -m gpt_lesson pretrain --out FOLDER`"
 PRESET_FILES = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import keras_hub
@@ -28,10 +29,13 @@ from gpt_lesson.checkpoints import (
     read_backbone_config,
 )
 from gpt_lesson.config import GPTConfig
-from gpt_lesson.model import GPT1Backbone, GPT1CausalLM, GPT1CausalLMPreprocessor, build_gpt
-from gpt_lesson.tokenizer import GPT2Tokenizer, spellable
+from gpt_lesson.deferred import Deferred
+from gpt_lesson.model import GPT1Backbone, GPT1CausalLM, build_gpt
 from gpt_lesson.transformations import SPECIAL, SpecialIds
 from gpt_lesson.vocabulary import Vocabulary
+
+if TYPE_CHECKING:  # tokenizers need TensorFlow; the head does not
+    from gpt_lesson.tokenizer import GPT2Tokenizer
 
 
 def extend_checkpoint(
@@ -51,6 +55,10 @@ def extend_checkpoint(
     already number every id: the model keeps it, and only the special rows are drawn anew.
     Returns the new checkpoint and how many ids were added.
     """
+    # Tokenizers need TensorFlow, which the rest of this module (the head) does not.
+    from gpt_lesson.causal_lm_preprocessor import GPT1CausalLMPreprocessor
+    from gpt_lesson.tokenizer import GPT2Tokenizer, spellable
+
     config = checkpoint.config
     old_ids = (
         checkpoint.vocabulary.gpt2_ids
@@ -189,7 +197,14 @@ class GPT1ClassifierPreprocessor(keras_hub.models.Preprocessor):
     sentence's BPE ids (its beginning, if too long), extract, then pads."""
 
     backbone_cls = GPT1Backbone
-    tokenizer_cls = GPT2Tokenizer
+    tokenizer_cls = Deferred("gpt_lesson.tokenizer", "GPT2Tokenizer")
+
+    @classmethod
+    def from_config(cls, config: dict) -> GPT1ClassifierPreprocessor:
+        """Keras rebuilds the saved tokenizer by its registered name, which exists only once
+        its module is imported: reading ``tokenizer_cls`` imports it."""
+        _ = cls.tokenizer_cls
+        return super().from_config(config)
 
     def __init__(self, tokenizer: GPT2Tokenizer, sequence_length: int = 512, **kwargs) -> None:
         super().__init__(**kwargs)

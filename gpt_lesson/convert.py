@@ -43,9 +43,10 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from gpt_lesson.adapter import block_parts
+from gpt_lesson.causal_lm_preprocessor import GPT1CausalLMPreprocessor
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.gpt1_tokenizer import gpt1_tokenizer_from_files
-from gpt_lesson.model import GPT1Backbone, GPT1CausalLM, GPT1CausalLMPreprocessor
+from gpt_lesson.model import GPT1Backbone, GPT1CausalLM
 from gpt_lesson.tokenizer import gpt2_tokenizer_from_files, read_vocabulary
 
 HUB = "hf://"

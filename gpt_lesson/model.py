@@ -25,8 +25,8 @@ import keras_hub
 from keras import ops
 
 from gpt_lesson.config import GPTConfig
+from gpt_lesson.deferred import Deferred
 from gpt_lesson.sampler_settings import check_sampler
-from gpt_lesson.tokenizer import GPT2Tokenizer
 
 
 def gelu_approximate(x):
@@ -134,6 +134,16 @@ class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
     """
 
     backbone_cls = GPT1Backbone
+    # Text in and out needs TensorFlow; the model itself runs on any Keras backend.
+    preprocessor_cls = Deferred("gpt_lesson.causal_lm_preprocessor", "GPT1CausalLMPreprocessor")
+
+    @classmethod
+    def from_config(cls, config: dict) -> GPT1CausalLM:
+        """Keras rebuilds a saved preprocessor by its registered name, which exists only
+        once its module is imported: reading ``preprocessor_cls`` imports it."""
+        if config.get("preprocessor") is not None:
+            _ = cls.preprocessor_cls
+        return super().from_config(config)
 
     def generate(self, inputs, max_length=None, stop_token_ids="auto", strip_prompt=False):
         """KerasHub's ``generate``, refusing a ``max_length`` past the learned positions."""
@@ -196,39 +206,6 @@ class GPT1CausalLM(keras_hub.models.GPT2CausalLM):
             x = backbone.final_layer_norm(x)
         logits = backbone.token_embedding(x, reverse=True)  # tied: W_e transposed
         return logits, x, ops.stack(next_caches, axis=1)
-
-
-@keras.saving.register_keras_serializable(package="gpt_lesson")
-class GPT1CausalLMPreprocessor(keras_hub.models.CausalLMPreprocessor):
-    """Text -> ``token_ids`` and ``padding_mask``: the BPE ids, then ``<|pad|>``s.
-
-    KerasHub's own causal-LM preprocessing with one of this book's tokenizers (GPT-2's BPE,
-    whole or trimmed, or a converted GPT-1's own, ``gpt_lesson.gpt1_tokenizer``); ``generate``
-    calls it on the prompts and strips the specials afterwards.
-    Pre-training reads one unbroken text, so the model never sees ``<|start|>`` there: a
-    prompt starts with its own first token, and only an empty prompt gets the start token,
-    which gives the first step something to predict from.
-    """
-
-    backbone_cls = GPT1Backbone
-    tokenizer_cls = GPT2Tokenizer
-
-    def generate_preprocess(self, x, sequence_length=None):
-        # KerasHub's packing puts the start token first in every row; keep it only in the
-        # rows where it is all there is (an empty prompt), and shift the others left by one.
-        packed = super().generate_preprocess(x, sequence_length=sequence_length)
-        token_ids, padding_mask = packed["token_ids"], packed["padding_mask"]
-        has_prompt = ops.sum(ops.cast(padding_mask, "int32"), axis=-1, keepdims=True) > 1
-        pad = ops.full_like(token_ids[:, :1], self.tokenizer.pad_token_id)
-        shifted_ids = ops.concatenate([token_ids[:, 1:], pad], axis=-1)
-        shifted_mask = ops.concatenate([padding_mask[:, 1:], ops.zeros_like(pad, "bool")], axis=-1)
-        return {
-            "token_ids": ops.where(has_prompt, shifted_ids, token_ids),
-            "padding_mask": ops.where(has_prompt, shifted_mask, padding_mask),
-        }
-
-
-GPT1CausalLM.preprocessor_cls = GPT1CausalLMPreprocessor
 
 
 def build_gpt(config: GPTConfig) -> GPT1CausalLM:

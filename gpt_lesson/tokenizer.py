@@ -33,6 +33,7 @@ from tokenizers import pre_tokenizers
 
 from gpt_lesson.adapter import PieceSplittingTokenizer
 from gpt_lesson.data import fetch
+from gpt_lesson.special_tokens import EXTRA_TOKENS, SPECIAL_TOKENS
 from gpt_lesson.vocabulary import Vocabulary
 
 # The pre-tokenizing regex of GPT-2's encoder.py (Python's ``regex`` module).
@@ -46,10 +47,6 @@ _WHITESPACE_RUN = rf"[{_WS}]+"
 _LAST_WHITESPACE_CHAR = rf"[{_WS}]$"
 # GPT2_PATTERN without the look-ahead alternative; valid only inside one regrouped piece.
 _PIECE = rf"'s|'t|'re|'ve|'m|'ll|'d| ?\p{{L}}+| ?\p{{N}}+| ?[^{_WS}\p{{L}}\p{{N}}]+|[{_WS}]+"
-
-SPECIAL_TOKENS = {"<|pad|>": 50257, "<|start|>": 50258, "<|end|>": 50259}
-# Ids past GPT-2's vocabulary that fine-tuning adds (``gpt_lesson.transformations``).
-EXTRA_TOKENS = {"<|delimiter|>": 50260, "<|unknown|>": 50261}
 
 
 def _following(x: tf.Tensor, fill: int | bool) -> tf.Tensor:

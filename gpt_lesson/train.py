@@ -32,12 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_lesson import pipeline, resume
+from gpt_lesson.causal_lm_preprocessor import GPT1CausalLMPreprocessor
 from gpt_lesson.checkpoints import GPT2_IDS, save_preset
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.distribute import run_folder
 from gpt_lesson.files import replaced_atomically, write_json
-from gpt_lesson.model import GPT1CausalLM, GPT1CausalLMPreprocessor, build_gpt
+from gpt_lesson.model import GPT1CausalLM, build_gpt
 from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss, bits_per_character, token_nll
 from gpt_lesson.tokenizer import GPT2Tokenizer, spellable
 from gpt_lesson.vocabulary import Vocabulary

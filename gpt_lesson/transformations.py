@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpt_lesson.tokenizer import EXTRA_TOKENS, SPECIAL_TOKENS
+from gpt_lesson.special_tokens import EXTRA_TOKENS, SPECIAL_TOKENS
 
 
 @dataclass(frozen=True)
