@@ -73,7 +73,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "12.5": "benchmarks/results/lesson-run-corpus-ids/summary.json: that run's minutes",
     },
     "04_stuck_accuracy": {
-        "7.3": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "5.3": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "2.5": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "8": "gpt_lesson/config.py: the blog preset's 8 heads; 512 / 64 = 8 times narrower",
         "262": "GPT-2's encoder.json: the id of ' the'",
