@@ -209,12 +209,19 @@ class GPT1ClassifierPreprocessor(keras_hub.models.Preprocessor):
     def __init__(self, tokenizer: GPT2Tokenizer, sequence_length: int = 512, **kwargs) -> None:
         super().__init__(**kwargs)
         self.tokenizer, self.sequence_length = tokenizer, sequence_length
+        self.packer = None
+
+    def build(self, input_shape) -> None:
+        # Built here, not in __init__: a preset's tokenizer learns its special ids only when
+        # its vocabulary is loaded, after the preprocessor is constructed (as in KerasHub's
+        # own preprocessors). Built earlier, the packer would add no start, extract or pad.
         self.packer = keras_hub.layers.StartEndPacker(
-            sequence_length=sequence_length,
-            start_value=tokenizer.start_token_id,
-            end_value=tokenizer.end_token_id,  # the extract token, <|end|>
-            pad_value=tokenizer.pad_token_id,
+            sequence_length=self.sequence_length,
+            start_value=self.tokenizer.start_token_id,
+            end_value=self.tokenizer.end_token_id,  # the extract token, <|end|>
+            pad_value=self.tokenizer.pad_token_id,
         )
+        self.built = True
 
     def call(self, x, y=None, sample_weight=None):
         token_ids = self.packer(self.tokenizer(x))
