@@ -20,7 +20,7 @@ LONGEST_FIRST = (
     "notebooks/06_what_pretraining_buys.ipynb",
     "notebooks/04_stuck_accuracy.ipynb",
     "chapter 3's checkpoint",
-    "tests/test_cola.py",
+    "tests/tasks/test_cola.py",
 )
 
 

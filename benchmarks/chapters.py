@@ -32,8 +32,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from benchmarks.machine import describe_machine
+from gpt_lesson._files import write_json
 from gpt_lesson.config import current_profile
-from gpt_lesson.files import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"

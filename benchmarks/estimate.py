@@ -17,14 +17,13 @@ import dataclasses
 import json
 
 from benchmarks.flops import training_flops_per_token
-from gpt_lesson.config import PAPER_VOCAB_SIZE, PRESETS, GPTConfig
-from gpt_lesson.finetune import FinetuneConfig
-from gpt_lesson.model import parameter_count
+from gpt_lesson.config import PAPER_VOCAB_SIZE, PRESETS, GPTConfig, parameter_count
+from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 
 # book/scaling.md's CPU: 2 cores at about 0.16 TFLOP/s peak (float32, AVX2 FMA at 2.5 GHz),
 # of which a training step is assumed to sustain 30%.
 CPU_PEAK_TFLOPS, CPU_UTILISATION = 0.16, 0.30
-APPENDED_ROWS = 5  # <unk>, pad, start, delimiter, extract (gpt_lesson.gpt1_tokenizer)
+APPENDED_ROWS = 5  # <unk>, pad, start, delimiter, extract (gpt_lesson.tokenizer.gpt1)
 
 
 def optimizer_state_bytes(config: GPTConfig) -> int:
@@ -67,7 +66,7 @@ def finetune_seconds(
 def cola_tokens(lengths: dict[str, list[int]], config: FinetuneConfig) -> tuple[int, int]:
     """Tokens fine-tuning on CoLA trains on and scores: every training sentence with its
     start and extract tokens, each epoch; the validation split at every point of the curve
-    and once at the end, with both dev sets (``gpt_lesson.cola.run_once``)."""
+    and once at the end, with both dev sets (``gpt_lesson.tasks.cola.run_once``)."""
     tokens = {name: sum(length + 2 for length in split) for name, split in lengths.items()}
     curve_points = config.evaluations_per_epoch * config.epochs
     scored = (curve_points + 1) * tokens["validation"] + tokens["dev"] + tokens["dev_out_of_domain"]
@@ -87,9 +86,9 @@ def gpt1_on_cola() -> dict:
     """The estimate for the paper's recipe (3 epochs, batches of 32) on the book's CoLA
     splits. GPT-1's own vocabulary is not on the data mirror, so its token counts are
     assumed to be GPT-2's (whose BPE has 50,000 merges to GPT-1's 40,000)."""
-    from gpt_lesson.cola import carve_validation
     from gpt_lesson.data import read_cola
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.tasks.cola import carve_validation
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     tokenizer = load_gpt2_tokenizer()
     train, validation = carve_validation(read_cola("train"))

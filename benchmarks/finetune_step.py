@@ -32,12 +32,18 @@ import numpy as np
 
 from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
 from benchmarks.matmul import matmul_runners
-from gpt_lesson.batches import classification_dataset
-from gpt_lesson.classifier import build_classifier
-from gpt_lesson.cola import CoLAData, prepare_cola, pretrained_checkpoint
-from gpt_lesson.finetune import FinetuneConfig, evaluate, finetune, make_optimizer, starting_model
-from gpt_lesson.objectives import MaskedLMLoss
-from gpt_lesson.tokenizer import load_gpt2_tokenizer
+from gpt_lesson.gpt1.classifier import build_classifier
+from gpt_lesson.pretraining.objectives import MaskedLMLoss
+from gpt_lesson.tasks.batches import classification_dataset
+from gpt_lesson.tasks.cola import CoLAData, prepare_cola, pretrained_checkpoint
+from gpt_lesson.tasks.fine_tuning import (
+    FinetuneConfig,
+    evaluate,
+    finetune,
+    make_optimizer,
+    starting_model,
+)
+from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
 CONFIG = FinetuneConfig(learning_rate=2.5e-4)
 MATMUL_SIZE = 2048

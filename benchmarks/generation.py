@@ -15,11 +15,11 @@ import dataclasses
 import keras
 
 from benchmarks.training_step import corpus_ids, interleaved_medians
-from gpt_lesson.blog import END_ID, PAD_ID, START_ID
 from gpt_lesson.config import PRESETS, GPTConfig
-from gpt_lesson.generate import generate
-from gpt_lesson.model import build_gpt
-from gpt_lesson.vocabulary import Vocabulary
+from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.pretraining.generate import generate
+from gpt_lesson.seed.blog import END_ID, PAD_ID, START_ID
+from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
 PROMPT_TOKENS = 64
 NEW_TOKENS = (64, 256, 512)

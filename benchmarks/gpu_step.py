@@ -32,9 +32,9 @@ import tensorflow as tf
 from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
 from benchmarks.machine import describe_machine
 from benchmarks.training_step import Variant, book_step, interleaved_medians, make_runner
+from gpt_lesson._files import write_json
 from gpt_lesson.config import PRESETS, TRAINING
-from gpt_lesson.files import write_json
-from gpt_lesson.generate import generate
+from gpt_lesson.pretraining.generate import generate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BOOK = Variant("book's step", book=True)

@@ -1,11 +1,12 @@
-"""Peak resident memory of pre-training, measured; the gpt1 preset's, estimated; and the
-memory of a series of fine-tuning runs, in one process and with a fresh process per run.
+"""Peak resident memory of pre-training, measured; the gpt1 preset's, estimated; and the memory
+of a series of fine-tuning runs, in one process and with a fresh process per run.
 
-Each preset trains a few steps in a fresh Python process as ``gpt_lesson.train.pretrain``
-sets it up (``build_gpt``, AdamW, ``MaskedLMLoss``, the preset's batch size, XLA and
-vocabulary trimming as its ``TrainConfig`` says, the book's pipeline), without the
-validation pass; the process reports its own peak resident set size (``VmHWM``),
-once after the imports (TensorFlow's floor) and once after training.
+Each preset trains a few steps in a fresh Python process as
+``gpt_lesson.pretraining.train.pretrain`` sets it up (``build_gpt``, AdamW,
+``MaskedLMLoss``, the preset's batch size, XLA and vocabulary trimming as its
+``TrainConfig`` says, the book's pipeline), without the validation pass; the process reports
+its own peak resident set size (``VmHWM``), once after the imports (TensorFlow's floor) and
+once after training.
 
 python -m benchmarks.memory PRESET STEPS   # one measurement, printed as JSON
 python -m benchmarks.memory runs CHECKPOINT COUNT STEPS in-process|fresh   # a series
@@ -22,8 +23,7 @@ from pathlib import Path
 
 from benchmarks import estimate
 from benchmarks.flops import training_flops_per_token
-from gpt_lesson.config import PRESETS, TRAINING
-from gpt_lesson.model import parameter_count
+from gpt_lesson.config import PRESETS, TRAINING, parameter_count
 
 PRESETS_MEASURED = ("blog", "lesson")
 PAPER_BATCH = 64  # GPT-1: minibatches of 64 sequences of 512 tokens
@@ -53,12 +53,12 @@ def pretrain_steps(preset: str, steps: int) -> dict[str, float]:
     import numpy as np
 
     from benchmarks.training_step import corpus_ids
-    from gpt_lesson import pipeline
-    from gpt_lesson.blog import END_ID, PAD_ID, START_ID
-    from gpt_lesson.model import build_gpt
-    from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss
-    from gpt_lesson.train import make_optimizer
-    from gpt_lesson.vocabulary import Vocabulary
+    from gpt_lesson.gpt1.causal_lm import build_gpt
+    from gpt_lesson.pretraining import pipeline
+    from gpt_lesson.pretraining.objectives import MaskedAccuracy, MaskedLMLoss
+    from gpt_lesson.pretraining.train import make_optimizer
+    from gpt_lesson.seed.blog import END_ID, PAD_ID, START_ID
+    from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
     floor = peak_rss_mib()
     config, train = PRESETS[preset], TRAINING[preset]
@@ -128,10 +128,10 @@ def finetune_series(checkpoint: str, count: int, steps: int, mode: str) -> list[
     fine-tuning runs of ``steps`` steps, run here (``in-process``, as chapter 5's ablation
     once did) or each in a fresh process (``fresh``, as it does now)."""
     from experiments.fresh_process import ColaSetup, FreshProcessRuns
-    from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.cola import prepare_cola, run_once
-    from gpt_lesson.finetune import FinetuneConfig
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.gpt1.presets import load_checkpoint
+    from gpt_lesson.tasks.cola import prepare_cola, run_once
+    from gpt_lesson.tasks.fine_tuning import FinetuneConfig
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     data = prepare_cola(load_checkpoint(checkpoint), load_gpt2_tokenizer())
     run = run_once if mode == "in-process" else FreshProcessRuns(ColaSetup(checkpoint))
@@ -144,10 +144,10 @@ def finetune_series(checkpoint: str, count: int, steps: int, mode: str) -> list[
 
 def quick_checkpoint(folder: Path) -> str:
     """An untrained quick-preset model saved as ``pretrain`` saves one."""
-    from gpt_lesson.checkpoints import save_preset
-    from gpt_lesson.model import build_gpt
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.train import save_run_config, with_preprocessor
+    from gpt_lesson.gpt1.causal_lm import build_gpt
+    from gpt_lesson.gpt1.presets import save_preset
+    from gpt_lesson.pretraining.train import save_run_config, with_preprocessor
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     config = PRESETS["quick"]
     save_run_config(folder, config, TRAINING["quick"])

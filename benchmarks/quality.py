@@ -1,13 +1,13 @@
 """Quality for compute: validation bits per character against training minutes.
 
 The lesson preset's curve is chapter 3's stored run (``runs/chapter3-lesson``, git-ignored;
-its history, summary and run record are copied to ``results/lesson-run/`` when present, and read
-from there otherwise). The alternatives are trained here with ``gpt_lesson.train.pretrain``
-and the lesson recipe, each for the number of steps that costs the lesson run's measured
-throughput ``budget`` minutes when FLOPs per token are taken into account, so that every
-model gets the same compute. Their minutes are measured as the process's CPU time divided
-by the cores (what wall minutes are when training has the machine to itself), because a
-benchmark on a shared machine gets only part of it.
+its history, summary and run record are copied to ``results/lesson-run/`` when present, and
+read from there otherwise). The alternatives are trained here with
+``gpt_lesson.pretraining.train.pretrain`` and the lesson recipe, each for the number of
+steps that costs the lesson run's measured throughput ``budget`` minutes when FLOPs per
+token are taken into account, so that every model gets the same compute. Their minutes are
+measured as the process's CPU time divided by the cores (what wall minutes are when training
+has the machine to itself), because a benchmark on a shared machine gets only part of it.
 
 The recipes (issue 17) are the lesson preset trained in full here, each with the lesson's
 model and training settings but for what ``RECIPES`` changes, chapter 3's own recipe among
@@ -15,8 +15,7 @@ them, so that a candidate is measured beside the current recipe in one run on on
 state. Their minutes are wall minutes (the benchmark should have the machine to itself), CPU
 minutes beside them; the goal they are held to is ``GOAL_BITS`` within ``GOAL_MINUTES``.
 
-nanoGPT's character-level references are figures quoted in issue 7, not measured here.
-"""
+nanoGPT's character-level references are figures quoted in issue 7, not measured here."""
 
 from __future__ import annotations
 
@@ -34,8 +33,8 @@ import keras
 
 from benchmarks.flops import training_flops_per_token
 from gpt_lesson.config import PRESETS, TRAINING, GPTConfig, TrainConfig
-from gpt_lesson.tokenizer import GPT2Tokenizer, load_gpt2_tokenizer
-from gpt_lesson.train import LMData, load_shakespeare, pretrain
+from gpt_lesson.pretraining.train import LMData, load_shakespeare, pretrain
+from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer, load_gpt2_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON_RUN = ROOT / "runs" / "chapter3-lesson"

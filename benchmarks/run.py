@@ -26,7 +26,7 @@ from benchmarks import (
     training_step,
 )
 from benchmarks.machine import describe_machine
-from gpt_lesson.files import write_json
+from gpt_lesson._files import write_json
 
 BENCHMARKS: dict[str, Callable[[bool], object]] = {
     "training_step": training_step.run,

@@ -22,8 +22,8 @@ import time
 import tensorflow as tf
 
 from benchmarks.training_step import StepClock, Variant, book_step, corpus_ids
-from gpt_lesson.blog import SEED_BATCH_SIZE
 from gpt_lesson.config import PRESETS
+from gpt_lesson.seed.blog import SEED_BATCH_SIZE
 
 STEP_COUNTS = (3, 5, 7, 12)
 REPEATS = 5

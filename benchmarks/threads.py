@@ -51,8 +51,8 @@ def measure_here(intra: int, inter: int, steps: int) -> dict[str, object]:
     from benchmarks import training_step
     from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
     from benchmarks.matmul import matmul_runners
-    from gpt_lesson import blog
     from gpt_lesson.config import PRESETS
+    from gpt_lesson.seed import blog
 
     config, batch = PRESETS["blog"], blog.SEED_BATCH_SIZE
     ids = training_step.corpus_ids()

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from benchmarks.training_step import interleaved_medians
 from gpt_lesson.data import fetch, read_text
-from gpt_lesson.tokenizer import (
+from gpt_lesson.tokenizer.gpt2 import (
     load_gpt2_tokenizer,
     read_merges,
     read_vocabulary,

@@ -1,7 +1,7 @@
 """Training steps per second at the blog's shapes: the seed's code path, each lever alone,
 all levers together, and the book's step.
 
-The seed's path is ``gpt_lesson.blog`` as the seed wrote it: a ``Dense`` softmax output,
+The seed's path is ``gpt_lesson.seed.blog`` as the seed wrote it: a ``Dense`` softmax output,
 a masked cross-entropy on its probabilities, Keras' defaults (Adam, ``jit_compile="auto"``,
 which means no XLA on a CPU) and its ``tf.data`` pipeline (which already prefetches). Each
 lever changes one thing:
@@ -34,14 +34,15 @@ import tensorflow as tf
 
 from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
 from benchmarks.matmul import matmul_runners
-from gpt_lesson import blog, pipeline
 from gpt_lesson.config import PRESETS, TRAINING, GPTConfig
 from gpt_lesson.data import read_text
-from gpt_lesson.model import build_gpt
-from gpt_lesson.objectives import MaskedAccuracy, MaskedLMLoss
-from gpt_lesson.tokenizer import tiktoken_reference
-from gpt_lesson.train import make_optimizer
-from gpt_lesson.vocabulary import Vocabulary
+from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.pretraining import pipeline
+from gpt_lesson.pretraining.objectives import MaskedAccuracy, MaskedLMLoss
+from gpt_lesson.pretraining.train import make_optimizer
+from gpt_lesson.seed import blog
+from gpt_lesson.tokenizer.gpt2 import tiktoken_reference
+from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ that rows run by separate processes (``--rows a b`` and ``--rows c``, one per co
 gathered by one last invocation with every row. ``--reuse-rows a`` takes only row (a)'s
 runs from those files: row (a) starts from random weights, so its runs are the same for
 any checkpoint of the same architecture and vocabulary, and a new checkpoint's ablation
-can keep them (``tests/test_finetune.py`` checks that its start ignores the weights).
+can keep them (``tests/tasks/test_fine_tuning.py`` checks that its start ignores the weights).
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ from pathlib import Path
 from benchmarks.machine import describe_machine
 from benchmarks.run import format_table
 from experiments.fresh_process import ColaSetup, FreshProcessRuns
-from gpt_lesson.cola import (
+from gpt_lesson._files import write_json
+from gpt_lesson.data import sha256_of
+from gpt_lesson.pretraining.train import last_epoch_logs
+from gpt_lesson.tasks.cola import (
     ABLATION_ROWS,
     ablation_configs,
     prepare_cola,
@@ -42,11 +45,8 @@ from gpt_lesson.cola import (
     run_once,
     summarise,
 )
-from gpt_lesson.data import sha256_of
-from gpt_lesson.files import write_json
-from gpt_lesson.finetune import FinetuneConfig
-from gpt_lesson.tokenizer import load_gpt2_tokenizer
-from gpt_lesson.train import last_epoch_logs
+from gpt_lesson.tasks.fine_tuning import FinetuneConfig
+from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
 # Chapter 5 reads its results where they were first made, beside the timing benchmarks.
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"

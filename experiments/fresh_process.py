@@ -16,7 +16,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from gpt_lesson.finetune import FinetuneConfig
+from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ class ColaSetup:
 
 def finetune_once(setup: ColaSetup, config: FinetuneConfig) -> dict:
     """``run_once`` on CoLA prepared from ``setup``: what a child process runs."""
-    from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.cola import prepare_cola, run_once
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.gpt1.presets import load_checkpoint
+    from gpt_lesson.tasks.cola import prepare_cola, run_once
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     tokenizer = load_gpt2_tokenizer()
     data = prepare_cola(load_checkpoint(setup.checkpoint), tokenizer, unseen=setup.unseen)

@@ -1,4 +1,4 @@
-"""Chapter 4's grid of training runs (``gpt_lesson.study``), regenerated and resumable.
+"""Chapter 4's grid of training runs (``gpt_lesson.seed.study``), regenerated and resumable.
 
 python -m experiments.stuck_accuracy                # every run of the default plan
 python -m experiments.stuck_accuracy --workers 2    # two processes of one thread each
@@ -56,8 +56,8 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
-    from gpt_lesson import blog, study
     from gpt_lesson.data import read_text
+    from gpt_lesson.seed import blog, study
 
     plan = study.PLANS[name]
     runs = study.grid(plan)

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from gpt_lesson.finetune import FinetuneConfig
+from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 
 RESULTS = Path(__file__).resolve().parent / "results" / "what_pretraining_buys"
 STEPS = ("pretrain", "zero-shot", "scores", "rates", "curves", "layers", "longer")
@@ -111,8 +111,8 @@ def pretrain_with_snapshots(plan: Plan, out: Path) -> None:
     steps and after every epoch; its summary, history and sha256 go to ``pretraining.json``."""
     from gpt_lesson.config import TRAINING, get_preset
     from gpt_lesson.data import sha256_of
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.train import WeightSnapshots, load_shakespeare, pretrain
+    from gpt_lesson.pretraining.train import WeightSnapshots, load_shakespeare, pretrain
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     tokenizer = load_gpt2_tokenizer()
     recipe = dataclasses.replace(TRAINING[plan.preset], max_minutes=None)
@@ -185,7 +185,7 @@ def machine() -> dict:
 
 
 def write_json(path: Path, record: object) -> None:
-    from gpt_lesson.files import write_json as write
+    from gpt_lesson._files import write_json as write
 
     write(path, record, indent=1)
 
@@ -214,7 +214,7 @@ class Store:
 
 
 def load_pretrained(plan: Plan):
-    from gpt_lesson.checkpoints import load_checkpoint
+    from gpt_lesson.gpt1.presets import load_checkpoint
 
     if not (plan.run_folder / "summary.json").exists():
         raise SystemExit(
@@ -224,8 +224,8 @@ def load_pretrained(plan: Plan):
 
 
 def task_data(plan: Plan, name: str):
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.transfer import prepare_play_task
+    from gpt_lesson.tasks.transfer import prepare_play_task
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     return prepare_play_task(load_pretrained(plan), load_gpt2_tokenizer(), name)
 
@@ -238,7 +238,7 @@ class TaskRuns:
         self.plan, self.name, self.store, self.data = plan, name, Store(path), None
 
     def run(self, key: dict, config: FinetuneConfig, size: int | None, split: str = "test") -> None:
-        from gpt_lesson.transfer import run_once
+        from gpt_lesson.tasks.transfer import run_once
 
         if self.store.has(key):
             return
@@ -263,11 +263,11 @@ def size_name(size: int | None) -> str:
 def zero_shot_over_pretraining(plan: Plan, out: Path) -> None:
     """Figure 2 (right): every snapshot's validation bits per character and the zero-shot
     accuracy of each task's heuristic (``zero_shot.json``)."""
-    from gpt_lesson.model import build_gpt
-    from gpt_lesson.play_tasks import READERS, read_task
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.train import load_shakespeare, text_nats_and_bits
-    from gpt_lesson.transfer import Encoder, held_out_text, zero_shot
+    from gpt_lesson.gpt1.causal_lm import build_gpt
+    from gpt_lesson.pretraining.train import load_shakespeare, text_nats_and_bits
+    from gpt_lesson.tasks.play_tasks import READERS, read_task
+    from gpt_lesson.tasks.transfer import Encoder, held_out_text, zero_shot
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     checkpoint = load_pretrained(plan)
     store = Store(out / "zero_shot.json")
@@ -292,8 +292,8 @@ def example_scores(plan: Plan, out: Path) -> None:
     """The pre-trained model's zero-shot score of every training and test example of each
     task, with its label (``scores.json``): what a threshold chosen on a few labels makes
     of the language model alone (chapter 6 draws it beside the fine-tuning curves)."""
-    from gpt_lesson.play_tasks import READERS, read_task
-    from gpt_lesson.transfer import Encoder, held_out_text, zero_shot_scores
+    from gpt_lesson.tasks.play_tasks import READERS, read_task
+    from gpt_lesson.tasks.transfer import Encoder, held_out_text, zero_shot_scores
 
     checkpoint = load_pretrained(plan)
     encode, record = Encoder(checkpoint.tokenizer), {"tasks": {}}

@@ -1,95 +1,77 @@
-"""gpt_lesson: the companion package of the gpt-lesson book.
+"""gpt_lesson: the companion package of the gpt-lesson book, laid out by idea.
 
-Each module holds one idea of GPT-1 and is taught by one chapter:
+Each folder holds one idea of GPT-1 and is taught by the chapters named beside it:
 
-- ``data``: the sources table and ``fetch`` (download, mirror, sha256, cache) (chapter 1);
-- ``tokenizer``: GPT-2's byte-level BPE, exactly, eager and inside ``tf.data``, and
-  trimmed vocabularies that can still spell any text (1, 3);
-- ``adapter``: the only module that touches KerasHub's internals, version-checked;
-- ``pipeline``: token ids cached on disk, the seed's framing and the standard one (1, 3);
-- ``config``: ``GPTConfig``, presets, training recipes and profiles (2, 3);
-- ``model``: ``GPT1Backbone`` and ``GPT1CausalLM``, as KerasHub models built from KerasHub
-  layers, and the parameter count; they import without TensorFlow (2, 3);
-- ``causal_lm_preprocessor``: text -> the ids and mask the model reads (TensorFlow) (3);
-- ``special_tokens``: the ids of the tokens GPT-2's vocabulary lacks, in one place (1, 5);
-- ``deferred``: a model class names its TensorFlow-based preprocessor without importing it;
-- ``objectives``: the masked LM loss, accuracy, perplexity, bits per character (3);
-- ``vocabulary``: a vocabulary trimmed to the ids a corpus uses (3);
-- ``train``: AdamW, warmup + cosine, the run folder it writes (3);
-- ``checkpoints``: presets saved whole or not at all, and loaded back with one clear error
-  for each bad file (3);
-- ``convert`` and ``gpt1_tokenizer``: the released GPT-1 and GPT-2 from Hugging Face
-  checkpoints, as presets of the book's model, and GPT-1's own BPE ("The real weights");
-- ``resume``: the run state that lets a killed run continue exactly (3);
-- ``distribute``: ``tf.distribute`` strategies, from one CPU to many machines (appendix);
-- ``generate``: the cached loop beside its uncached reference, batches of text (3);
-- ``sampler_settings``: what a KerasHub sampler may be set to, checked before it samples (3);
-- ``attention``: every block's attention weights (2, 3);
-- ``blog``: the seed's code path, faithfully, and its one-factor recipes (4);
-- ``diagnostics``: checks for a model whose metric does not move (4);
-- ``layer_probe`` and ``held_out``: per-layer gradients, Adam's steps and the output change
-  during ``fit``, and every run judged on the same held-out text (4);
-- ``study``: chapter 4's grid of runs, and how a run met the plateau (4);
-- ``transformations``, ``classifier``, ``batches``: a task's input as GPT-1 reads it, the
-  head W_y on the extract token, and batches by length (5);
-- ``finetune``, ``zero_shot`` and ``cola``: L3 = L2 + λ·L1, the LM alone, CoLA's ablation (5);
-- ``plots``, ``diagrams``, ``tables``, ``source``: the book's figures, tables and shown code;
-- ``files``: writing a file whole or not at all (every file the package writes);
-- ``runtime``: TensorFlow's settings, chosen before it starts (oneDNN on);
-- ``doctor``: whether this machine has what the book and its tests need.
+- ``config`` (module): ``GPTConfig``, its presets and ``parameter_count``, training recipes
+  and profiles (chapters 2, 3);
+- ``data`` (module): the sources table and ``fetch`` (download, mirror, sha256, cache) and
+  the corpus and task readers (1, 5);
+- ``tokenizer/``: GPT-2's byte-level BPE, trimmed vocabularies, the one home of the special
+  ids, GPT-1's own BPE (1);
+- ``gpt1/``: the model family in KerasHub's shape: backbone, causal LM and its
+  preprocessor, the classification head, presets, attention weights, converters from
+  Hugging Face checkpoints (2, 3, 5, "The real weights");
+- ``pretraining/``: windows and ``tf.data``, the masked LM loss, ``pretrain``, exact resume,
+  ``tf.distribute``, the uncached generation loop (3, appendix);
+- ``seed/``: the blog's code path, the checks for a metric that does not move, the layer
+  probe, held-out judging and chapter 4's grid read back (4);
+- ``tasks/``: input transformations, batches, fine-tuning with L3, zero-shot, CoLA, the
+  play's own tasks, statistics (5, 6);
+- ``figures/``: plots, diagrams, tables and code shown from source (every chapter);
+- ``optimization`` (module): AdamW, the learning-rate schedules and the stop callbacks that
+  pre-training and fine-tuning share (3, 5);
+- ``_keras_hub``: the only module that touches Keras', KerasHub's or TensorFlow's private
+  names, version-checked; ``_files``: files written whole or not at all; ``runtime``:
+  TensorFlow's settings, chosen before it starts; ``doctor``: what this machine has;
+  ``__main__``: the command line.
+
+Code that makes the committed results lives outside the package, in ``experiments/``;
+``benchmarks/`` only times things.
 """
 
-import importlib
-
 from gpt_lesson import runtime
+from gpt_lesson._lazy import lazy_exports
 
 # Before any module imports TensorFlow: oneDNN on, start-up chatter off (see runtime).
 runtime.apply_defaults()
 
 __version__ = "0.1.0"
 
-# The public API: each name and the module that defines it. They are imported on first
-# use, so that ``import gpt_lesson`` stays light and TensorFlow starts only when needed.
+# The public API: each name and the module that defines it, imported on first use, so that
+# ``import gpt_lesson`` stays light and TensorFlow starts only when needed.
 _PUBLIC = {
     "GPTConfig": "config",
     "TrainConfig": "config",
     "PRESETS": "config",
     "TRAINING": "config",
     "get_preset": "config",
-    "GPT1Backbone": "model",
-    "GPT1CausalLM": "model",
-    "GPT1CausalLMPreprocessor": "causal_lm_preprocessor",
-    "build_gpt": "model",
-    "parameter_count": "model",
-    "GPT2Tokenizer": "tokenizer",
-    "GPT1Tokenizer": "gpt1_tokenizer",
-    "load_gpt2_tokenizer": "tokenizer",
-    "spellable": "tokenizer",
-    "Vocabulary": "vocabulary",
-    "Checkpoint": "checkpoints",
-    "CheckpointError": "checkpoints",
-    "load_checkpoint": "checkpoints",
-    "save_preset": "checkpoints",
-    "convert_checkpoint": "convert",
-    "load_shakespeare": "train",
-    "pretrain": "train",
-    "generate_texts": "generate",
-    "attention_weights": "attention",
-    "GPT1Classifier": "classifier",
-    "GPT1ClassifierPreprocessor": "classifier",
-    "load_classifier": "classifier",
-    "FinetuneConfig": "finetune",
-    "prepare_cola": "cola",
-    "run_once": "cola",
+    "parameter_count": "config",
+    "fetch": "data",
+    "GPT1Backbone": "gpt1.backbone",
+    "GPT1CausalLM": "gpt1.causal_lm",
+    "build_gpt": "gpt1.causal_lm",
+    "GPT1CausalLMPreprocessor": "gpt1.causal_lm_preprocessor",
+    "GPT1Classifier": "gpt1.classifier",
+    "GPT1ClassifierPreprocessor": "gpt1.classifier",
+    "load_classifier": "gpt1.classifier",
+    "Checkpoint": "gpt1.presets",
+    "CheckpointError": "gpt1.presets",
+    "load_checkpoint": "gpt1.presets",
+    "save_preset": "gpt1.presets",
+    "attention_weights": "gpt1.attention",
+    "convert_checkpoint": "gpt1.convert",
+    "GPT2Tokenizer": "tokenizer.gpt2",
+    "GPT1Tokenizer": "tokenizer.gpt1",
+    "load_gpt2_tokenizer": "tokenizer.gpt2",
+    "spellable": "tokenizer.gpt2",
+    "Vocabulary": "tokenizer.vocabulary",
+    "masked_lm_loss": "pretraining.objectives",
+    "load_shakespeare": "pretraining.train",
+    "pretrain": "pretraining.train",
+    "generate_texts": "pretraining.generate",
+    "FinetuneConfig": "tasks.fine_tuning",
+    "prepare_cola": "tasks.cola",
+    "run_once": "tasks.cola",
 }
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f"gpt_lesson.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module 'gpt_lesson' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

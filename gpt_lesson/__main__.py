@@ -28,10 +28,10 @@ EXAMPLES = """examples:
 
 
 def pretrain(args: argparse.Namespace) -> None:
-    from gpt_lesson.distribute import make_strategy
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.train import load_shakespeare
-    from gpt_lesson.train import pretrain as run
+    from gpt_lesson.pretraining.distribute import make_strategy
+    from gpt_lesson.pretraining.train import load_shakespeare
+    from gpt_lesson.pretraining.train import pretrain as run
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     check_positive(args, "epochs", "minutes")
     check_seed(args.seed)
@@ -53,9 +53,9 @@ def pretrain(args: argparse.Namespace) -> None:
 def generate(args: argparse.Namespace) -> None:
     import keras_hub
 
-    from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.generate import generate_texts, room_for_new_tokens
-    from gpt_lesson.sampler_settings import check_sampler_settings
+    from gpt_lesson.gpt1.presets import load_checkpoint
+    from gpt_lesson.pretraining.generate import generate_texts, room_for_new_tokens
+    from gpt_lesson.pretraining.sampler_settings import check_sampler_settings
 
     check_sampler_settings(args.k, args.p, args.temperature)  # before any model is loaded
     if args.max_new_tokens is not None and args.max_new_tokens < 0:
@@ -82,7 +82,7 @@ def generate(args: argparse.Namespace) -> None:
 
 
 def classify(args: argparse.Namespace) -> None:
-    from gpt_lesson.classifier import load_classifier
+    from gpt_lesson.gpt1.classifier import load_classifier
 
     sentences = list(args.sentences)
     check_text("sentence", sentences)
@@ -107,16 +107,16 @@ def classify(args: argparse.Namespace) -> None:
 
 
 def finetune(args: argparse.Namespace) -> None:
-    from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.cola import (
+    from gpt_lesson.gpt1.presets import load_checkpoint
+    from gpt_lesson.tasks.cola import (
         EVALUATION_SPLITS,
         prepare_cola,
         pretrained_checkpoint,
         run_once,
         text_tokenizer,
     )
-    from gpt_lesson.finetune import FinetuneConfig
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
+    from gpt_lesson.tasks.fine_tuning import FinetuneConfig
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     check_positive(args, "learning_rate", "batch_size", "epochs", "max_steps")
     check_seed(args.seed)
@@ -149,8 +149,8 @@ def finetune(args: argparse.Namespace) -> None:
 
 
 def convert(args: argparse.Namespace) -> None:
-    from gpt_lesson.convert import convert_checkpoint
-    from gpt_lesson.model import parameter_count
+    from gpt_lesson.config import parameter_count
+    from gpt_lesson.gpt1.convert import convert_checkpoint
 
     done = convert_checkpoint(args.source, args.out)
     summary = {"out": str(done.out), "model_type": done.model_type}

@@ -151,3 +151,19 @@ def current_profile() -> Profile:
             f"{PROFILE_VARIABLE}={name!r} is not a known profile; use one of: {known}."
         )
     return PROFILES[name]
+
+
+def parameter_count(config: GPTConfig) -> int:
+    """The number of weights of ``gpt_lesson.gpt1.build_gpt(config)``, from the config alone.
+
+    Embeddings V*d + T*d; per block: attention 4(d*d + d), feed-forward
+    d*f + f + f*d + d, two layer norms 2(2d); a final layer norm 2d for pre-LN.
+    The output projection is tied to the token embedding, so it adds nothing.
+    """
+    d, f = config.hidden_dim, config.intermediate_dim
+    embeddings = (config.vocab_size + config.sequence_length) * d
+    attention = 4 * (d * d + d)
+    feed_forward = d * f + f + f * d + d
+    layer_norms = 2 * (2 * d)
+    final_norm = 2 * d if config.normalize_first else 0
+    return embeddings + config.num_layers * (attention + feed_forward + layer_norms) + final_norm

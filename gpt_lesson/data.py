@@ -23,7 +23,7 @@ from pathlib import Path
 
 from keras.utils import Progbar
 
-from gpt_lesson.files import replaced_atomically
+from gpt_lesson._files import replaced_atomically
 
 DATA_DIR_VARIABLE = "GPT_LESSON_DATA_DIR"
 MIRROR_VARIABLE = "GPT_LESSON_DATA_MIRROR"

@@ -11,9 +11,9 @@ import pytest
 from benchmarks import estimate, flops
 from benchmarks.machine import cpu_info
 from benchmarks.suite import seconds_per_file
-from gpt_lesson.config import PRESETS
-from gpt_lesson.finetune import FinetuneConfig
-from gpt_lesson.model import build_gpt, parameter_count
+from gpt_lesson.config import PRESETS, parameter_count
+from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 
 
 def test_matmul_parameters_are_the_model_kernels_and_the_tied_output():

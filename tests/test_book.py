@@ -343,8 +343,7 @@ def test_merging_streams_keeps_their_order_against_other_outputs():
 
 
 def test_presets_appendix_shows_what_the_code_computes(book):
-    from gpt_lesson.config import PRESETS, TRAINING
-    from gpt_lesson.model import parameter_count
+    from gpt_lesson.config import PRESETS, TRAINING, parameter_count
 
     text = (book["html"] / "book" / "presets.html").read_text(encoding="utf8")
     cells = re.findall(r"<td><p>([^<]*)</p></td>", text)

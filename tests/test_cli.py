@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from gpt_lesson.__main__ import main
-from gpt_lesson.checkpoints import save_preset
 from gpt_lesson.config import PRESETS, TRAINING
-from gpt_lesson.model import build_gpt
-from gpt_lesson.tokenizer import load_gpt2_tokenizer
-from gpt_lesson.train import save_run_config, with_preprocessor
+from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.gpt1.presets import save_preset
+from gpt_lesson.pretraining.train import save_run_config, with_preprocessor
+from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
 
 def run_cli(*args: str) -> str:
@@ -237,7 +237,7 @@ def test_the_default_length_fits_a_short_context(capsys, run_folder):
 
 
 def test_the_api_refuses_a_prompt_it_would_have_to_cut(run_folder):
-    from gpt_lesson.checkpoints import load_checkpoint
+    from gpt_lesson.gpt1.presets import load_checkpoint
 
     model = load_checkpoint(run_folder).model
     with pytest.raises(ValueError, match="does not fit max_length=24"):
@@ -274,8 +274,8 @@ def test_classify_on_a_missing_folder_names_what_it_should_hold(capsys, tmp_path
 def test_the_api_checks_its_sampler_against_the_vocabulary(run_folder):
     import keras_hub
 
-    from gpt_lesson.checkpoints import load_checkpoint
-    from gpt_lesson.generate import generate_texts
+    from gpt_lesson.gpt1.presets import load_checkpoint
+    from gpt_lesson.pretraining.generate import generate_texts
 
     checkpoint = load_checkpoint(run_folder)
     vocabulary = checkpoint.config.vocab_size

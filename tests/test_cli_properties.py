@@ -22,12 +22,13 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from gpt_lesson import cola, train
 from gpt_lesson.__main__ import main
-from gpt_lesson.checkpoints import save_preset
 from gpt_lesson.config import PRESETS, TRAINING
-from gpt_lesson.model import build_gpt
-from gpt_lesson.tokenizer import load_gpt2_tokenizer
+from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.gpt1.presets import save_preset
+from gpt_lesson.pretraining import train
+from gpt_lesson.tasks import cola
+from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
 EDGES = [0, 1, -1, 2, 2**31 - 1, 2**32 - 1, 2**32, -(2**63), 2**63, 10**30]
 NUMBERS = st.one_of(

@@ -4,8 +4,8 @@ import dataclasses
 import json
 
 from experiments import cola_ablation
-from gpt_lesson.cola import ablation_configs
-from gpt_lesson.finetune import FinetuneConfig
+from gpt_lesson.tasks.cola import ablation_configs
+from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 
 
 def test_saved_runs_reuse_what_any_partial_file_holds_and_save_each_new_run(tmp_path, monkeypatch):
@@ -72,12 +72,12 @@ def test_reused_rows_take_only_those_rows_runs_from_other_files(tmp_path, monkey
 
 def test_a_run_in_a_fresh_process_gives_what_it_gives_here(tmp_path):
     from experiments.fresh_process import ColaSetup, FreshProcessRuns
-    from gpt_lesson.checkpoints import load_checkpoint, save_preset
-    from gpt_lesson.cola import prepare_cola, run_once
     from gpt_lesson.config import PRESETS, TRAINING
-    from gpt_lesson.model import build_gpt
-    from gpt_lesson.tokenizer import load_gpt2_tokenizer
-    from gpt_lesson.train import save_run_config, with_preprocessor
+    from gpt_lesson.gpt1.causal_lm import build_gpt
+    from gpt_lesson.gpt1.presets import load_checkpoint, save_preset
+    from gpt_lesson.pretraining.train import save_run_config, with_preprocessor
+    from gpt_lesson.tasks.cola import prepare_cola, run_once
+    from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
     folder, config = tmp_path / "lm", PRESETS["quick"]
     save_run_config(folder, config, TRAINING["quick"])

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from gpt_lesson import files
+from gpt_lesson import _files as files
 
 
 def test_a_write_replaces_the_file_whole_and_readable_by_all(tmp_path):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gpt_lesson.objectives import MaskedLMLoss, masked_lm_loss
+from gpt_lesson.pretraining.objectives import MaskedLMLoss, masked_lm_loss
 
 VOCAB, PAD = 7, 6
 

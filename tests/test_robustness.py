@@ -27,11 +27,11 @@ import keras
 import numpy as np
 import pytest
 
-from gpt_lesson.checkpoints import load_checkpoint, save_preset
 from gpt_lesson.config import PRESETS, TrainConfig
-from gpt_lesson.model import build_gpt
-from gpt_lesson.tokenizer import load_gpt2_tokenizer
-from gpt_lesson.train import LMData, pretrain, with_preprocessor
+from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.gpt1.presets import load_checkpoint, save_preset
+from gpt_lesson.pretraining.train import LMData, pretrain, with_preprocessor
+from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
 TINY = dataclasses.replace(PRESETS["quick"], sequence_length=8, hidden_dim=16, intermediate_dim=32)
 TRAIN = TrainConfig(

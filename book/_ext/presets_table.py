@@ -8,7 +8,7 @@ The directive ``presets-table`` renders one table, chosen by its argument:
 
 So the appendix can never disagree with the code: no number in it is typed by hand.
 The values are read in a child Python process because ``parameter_count`` lives in
-``gpt_lesson.model``, which imports TensorFlow: its C++ start-up lines on stderr would
+``gpt_lesson.gpt1``, which imports TensorFlow: its C++ start-up lines on stderr would
 read as build warnings, and Sphinx's own process stays free of TensorFlow.
 """
 
@@ -25,12 +25,12 @@ from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("gpt_lesson/config.py", "gpt_lesson/model.py")
+SOURCES = ("gpt_lesson/config.py", "gpt_lesson/gpt1/backbone.py")
 
 _READ_CONFIG = """
 import dataclasses, json
 from gpt_lesson.config import PRESETS, PROFILES, TRAINING
-from gpt_lesson.model import parameter_count
+from gpt_lesson.config import parameter_count
 print(json.dumps({
     "models": {name: {**dataclasses.asdict(c), "parameters": parameter_count(c)}
                for name, c in PRESETS.items()},
