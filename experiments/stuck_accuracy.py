@@ -8,17 +8,26 @@ python -m experiments.stuck_accuracy --plan "second edition" --list
 Each finished run is written to ``experiments/results/<folder>/<run>.json`` (or ``--out``):
 ``stuck_accuracy_held_out`` for the default plan, whose runs are judged on the play's last
 5%, ``stuck_accuracy`` for the second edition's, trained on all of it. A run already stored
-is skipped, so the command carries on where an interrupted one stopped. ``--list`` prints
-which runs are stored and which are missing.
+is skipped, so the command carries on where an interrupted one stopped, and several
+processes (``--workers``) share the folder through ``experiments.work_queue``'s lock files.
+``--list`` prints which runs are stored and which are missing.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from experiments.work_queue import work_through
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gpt_lesson.seed.study import Run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FOLDERS = {
@@ -26,6 +35,35 @@ FOLDERS = {
     "second edition": "stuck_accuracy",
     "quick": "stuck_accuracy-quick",
 }
+
+
+def run_grid(
+    runs: list[Run],
+    folder: Path,
+    seed_ids: np.ndarray,
+    jit_compile: bool = True,
+    say: Callable[[str], object] = print,
+    every: int = 100,
+    machine: Callable[[], dict] = dict,
+    threads: str = "default",
+) -> None:
+    """Train every run of ``runs`` not yet stored in ``folder``, one after another,
+    evaluating on held-out text every ``every`` steps. Each record also says how many
+    TensorFlow ``threads`` trained it and, from ``machine()``, on what computer."""
+    from gpt_lesson.seed import study
+
+    def make(run: Run) -> dict:
+        record = study.train_run(run, seed_ids, jit_compile, every)
+        return {**record, "threads": threads, "machine": machine()}
+
+    work_through(
+        runs,
+        folder,
+        name=lambda run: run.stem,
+        is_stored=lambda run: study.stored(run, folder) is not None,
+        make=make,
+        say=say,
+    )
 
 
 def main() -> None:
@@ -49,8 +87,7 @@ def main() -> None:
         command += ["--quick"] if args.quick else ["--plan", args.plan]
         workers = [subprocess.Popen(command) for _ in range(args.workers)]
         sys.exit(max(worker.wait() for worker in workers))
-    if args.threads:
-        os.environ["GPT_LESSON_THREADS"] = str(args.threads)
+    if args.threads:  # before TensorFlow runs anything
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -70,13 +107,14 @@ def main() -> None:
     from benchmarks.machine import describe_machine
 
     seed_ids = blog.seed_token_ids(read_text("shakespeare"))
-    study.run_grid(
+    run_grid(
         runs,
         out,
         seed_ids,
         jit_compile=plan.jit_compile,
         every=plan.evaluate_every,
         machine=describe_machine,
+        threads=str(args.threads) if args.threads else "default",
     )
 
 

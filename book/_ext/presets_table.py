@@ -7,17 +7,14 @@ The directive ``presets-table`` renders one table, chosen by its argument:
 - ``profiles``: every ``Profile`` in ``PROFILES`` and the preset chapter 3 trains.
 
 So the appendix can never disagree with the code: no number in it is typed by hand.
-The values are read in a child Python process because ``parameter_count`` lives in
-``gpt_lesson.gpt1``, which imports TensorFlow: its C++ start-up lines on stderr would
-read as build warnings, and Sphinx's own process stays free of TensorFlow.
+``gpt_lesson.config`` (with ``parameter_count``) imports neither Keras nor TensorFlow, so it
+is read in Sphinx's own process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from docutils import nodes
@@ -25,33 +22,27 @@ from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("gpt_lesson/config.py", "gpt_lesson/gpt1/backbone.py")
-
-_READ_CONFIG = """
-import dataclasses, json
-from gpt_lesson.config import PRESETS, PROFILES, TRAINING
-from gpt_lesson.config import parameter_count
-print(json.dumps({
-    "models": {name: {**dataclasses.asdict(c), "parameters": parameter_count(c)}
-               for name, c in PRESETS.items()},
-    "training": {name: dataclasses.asdict(t) for name, t in TRAINING.items()},
-    "profiles": {name: dataclasses.asdict(p) for name, p in PROFILES.items()},
-}))
-"""
+SOURCES = ("gpt_lesson/config.py",)
 
 
 @functools.cache
 def read_config() -> dict:
     """PRESETS, TRAINING and PROFILES as plain data, with each preset's parameter count."""
-    result = subprocess.run(
-        [sys.executable, "-c", _READ_CONFIG], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    if result.returncode != 0:
+    try:
+        from gpt_lesson.config import PRESETS, PROFILES, TRAINING, parameter_count
+    except ImportError as error:
         raise ExtensionError(
-            "presets-table could not read gpt_lesson.config (is gpt_lesson installed in the "
-            f"environment that runs jupyter-book? `make install` does it):\n{result.stderr[-2000:]}"
-        )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+            "presets-table could not import gpt_lesson.config (is gpt_lesson installed in the "
+            f"environment that runs jupyter-book? `make install` does it): {error}"
+        ) from error
+    return {
+        "models": {
+            name: {**dataclasses.asdict(c), "parameters": parameter_count(c)}
+            for name, c in PRESETS.items()
+        },
+        "training": {name: dataclasses.asdict(t) for name, t in TRAINING.items()},
+        "profiles": {name: dataclasses.asdict(p) for name, p in PROFILES.items()},
+    }
 
 
 def _minutes(value: float | None) -> str:

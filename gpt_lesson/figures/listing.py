@@ -16,12 +16,12 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the folder that holds gpt_lesson/
 
 
 @dataclass(frozen=True)
-class Source:
-    """Code read from the package: where it lives and its text."""
+class Listing:
+    """Code read from the package, as a chapter shows it: where it lives and its text."""
 
     where: str  # e.g. "gpt_lesson/gpt1/backbone.py, build_gpt"
     code: str
@@ -36,12 +36,12 @@ class Source:
         return f"# {self.where}\n{self.code.rstrip()}"
 
 
-def source(*objects: object) -> Source:
+def source(*objects: object) -> Listing:
     """The source of functions or classes of the package, one after the other."""
     if not objects:
         raise ValueError("source() needs at least one function or class to show.")
     files = {Path(inspect.getfile(obj)).resolve() for obj in objects}
     names = ", ".join(obj.__qualname__ for obj in objects)
-    where = ", ".join(str(path.relative_to(PACKAGE_ROOT)) for path in sorted(files))
+    where = ", ".join(str(path.relative_to(ROOT)) for path in sorted(files))
     code = "\n\n".join(inspect.getsource(obj).rstrip() for obj in objects)
-    return Source(f"{where}: {names}", code + "\n")
+    return Listing(f"{where}: {names}", code + "\n")

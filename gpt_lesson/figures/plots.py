@@ -1,11 +1,20 @@
-"""The book's figures, one function each; every function returns its matplotlib Figure."""
+"""The book's figures, one function each; every function returns its matplotlib Figure.
+
+The figures draw data that other modules compute (a check's evidence, a run's record), so
+that this module needs neither Keras nor TensorFlow.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from gpt_lesson.seed.diagnostics import OneBatchFit, RangeTest, TokenShares
 
 
 def token_frequencies(ids: np.ndarray, vocab_size: int) -> np.ndarray:
@@ -137,13 +146,6 @@ def plot_learning_rate(schedule, total_steps: int) -> Figure:
     axes.set_title("Linear warmup, then cosine decay")
     figure.tight_layout()
     return figure
-
-
-def read_history(path) -> dict[str, np.ndarray]:
-    """The columns of a Keras ``CSVLogger`` file, as arrays keyed by column name."""
-    table = np.genfromtxt(path, delimiter=",", names=True)
-    table = np.atleast_1d(table)
-    return {name: table[name] for name in table.dtype.names}
 
 
 def plot_training_curves(
@@ -313,6 +315,63 @@ def plot_recipe_curves(
         axes.set_ylabel(ylabel)
     panels[0].legend(loc="upper right")
     panels[-1].set_xlabel("training step")
+    figure.tight_layout()
+    return figure
+
+
+def plot_token_shares(shares: TokenShares) -> Figure:
+    """A bar per token: the share of the labels or predictions each of the commonest tokens
+    is (``diagnostics.beats_majority_baseline`` and ``prediction_collapse`` give them), with
+    the model's accuracy across the bars, or the predictions' entropy in the title."""
+    figure, axes = plt.subplots(figsize=(7, 3.2))
+    colour = "tab:blue" if shares.what == "label" else "tab:orange"
+    positions = range(len(shares.names))
+    axes.bar(positions, shares.shares, color=colour)
+    axes.set_xticks(positions, shares.names, rotation=45, ha="right")
+    axes.set_xlabel(f"{shares.what} token")
+    axes.set_ylabel(f"share of {shares.what}s")
+    if shares.accuracy is not None:
+        accuracy = shares.accuracy
+        axes.axhline(accuracy, color="tab:red", linestyle="--", label=f"accuracy {accuracy:.3f}")
+        axes.legend()
+    if shares.entropy is not None:
+        axes.set_title(f"mean entropy of the predictions: {shares.entropy:.2f} nats")
+    figure.tight_layout()
+    return figure
+
+
+def plot_range_test(test: RangeTest) -> Figure:
+    """The learning-rate range test (``diagnostics.learning_rate_range``): the loss of each
+    batch and its moving average against the rate, with the suggested rate and the rate
+    where the smoothed loss stops falling."""
+    figure, axes = plt.subplots(figsize=(7, 3.4))
+    rates, start = test.rates, test.offset
+    axes.plot(rates, test.losses, color="tab:gray", alpha=0.5, label="per batch")
+    axes.plot(
+        rates[start : start + len(test.smooth)], test.smooth, color="tab:blue", label="smoothed"
+    )
+    axes.axvline(rates[test.suggested], color="tab:green", linestyle="--", label="suggested")
+    axes.axvline(rates[test.stop], color="tab:red", linestyle=":", label="stops falling")
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("loss (nats)")
+    axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def plot_one_batch_fit(fit: OneBatchFit) -> Figure:
+    """The loss of every step on one batch (``diagnostics.overfits_one_batch``), against the
+    batch's label entropy and the target below it."""
+    figure, axes = plt.subplots(figsize=(7, 3.2))
+    axes.plot(fit.losses, label="loss on the batch")
+    axes.axhline(
+        fit.label_entropy, color="black", linestyle="--", label="label entropy of the batch"
+    )
+    axes.axhline(fit.target, color="tab:red", linestyle=":", label="target")
+    axes.set_xlabel("step on the same batch")
+    axes.set_ylabel("loss (nats)")
+    axes.legend()
     figure.tight_layout()
     return figure
 

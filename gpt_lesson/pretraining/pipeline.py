@@ -1,13 +1,10 @@
 """From text to batches of (inputs, labels) for a causal language model.
 
 Tokenizing tiny Shakespeare takes seconds, so token ids are cached on disk as ``.npy``
-files named after the text's sha256 and the tokenizer. Two framings turn ids into
-``tf.data`` pipelines:
-
-- the seed's: windows of 63 tokens wrapped in start and end ids (65 ids), inputs are the
-  first 64 and labels the last 64; kept to reproduce the blog;
-- the standard one: contiguous windows of the context length, each label the next
-  token, shuffled; what the book trains with.
+files named after the text's sha256 and the tokenizer. The book trains on contiguous
+windows of the context length, each label the next token, shuffled. (The seed's framing,
+windows of 63 tokens wrapped in start and end ids, lives with the rest of the seed's code
+path in ``gpt_lesson.seed.blog``.)
 
 The validation text is the last 10% of the *characters*, so bits per character can be
 compared with models that use any other tokenizer.
@@ -25,9 +22,6 @@ import tensorflow as tf
 from gpt_lesson._files import replaced_atomically
 from gpt_lesson.data import data_dir
 from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
-
-SEED_WINDOW = 63  # the seed's batch(63) before adding start and end
-SEED_BATCH_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -69,23 +63,6 @@ def tokenize_in_graph(tokenizer: GPT2Tokenizer, text: str) -> tf.Tensor:
 def _save_atomically(path: Path, array: np.ndarray) -> None:
     with replaced_atomically(path, suffix=".npy") as temporary:
         np.save(temporary, array)
-
-
-def seed_windows(
-    ids: np.ndarray, start_id: int, end_id: int, batch_size: int = SEED_BATCH_SIZE
-) -> tf.data.Dataset:
-    """The blog's framing: [start] + 63 tokens + [end], shifted into inputs and labels.
-
-    Windows do not overlap and the remainder is dropped, as in the seed; the result is
-    batches of (inputs, labels), each of shape (batch_size, 64).
-    """
-
-    def frame(window: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        framed = tf.concat([[start_id], window, [end_id]], axis=0)
-        return framed[:-1], framed[1:]
-
-    windows = tf.data.Dataset.from_tensor_slices(ids).batch(SEED_WINDOW, drop_remainder=True)
-    return windows.map(frame).batch(batch_size)
 
 
 def lm_windows(

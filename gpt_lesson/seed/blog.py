@@ -25,13 +25,15 @@ import regex
 import tensorflow as tf
 
 from gpt_lesson.config import GPTConfig
+from gpt_lesson.optimization import warmup_cosine
 from gpt_lesson.pretraining import pipeline
-from gpt_lesson.seed.layer_probe import LayerProbe
+from gpt_lesson.seed.layer_probe import LayerProbe, log_probabilities
 from gpt_lesson.tokenizer.gpt2 import GPT2_PATTERN, tiktoken_reference
+from gpt_lesson.tokenizer.special_tokens import SPECIAL_TOKENS
 from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
-PAD_ID, START_ID, END_ID = 50257, 50258, 50259
-SEED_WINDOW = 63  # tokens per window before the start and end ids are added
+PAD_ID, START_ID, END_ID = (SPECIAL_TOKENS[t] for t in ("<|pad|>", "<|start|>", "<|end|>"))
+SEED_WINDOW = 63  # tokens per window before the start and end ids are added: the seed's batch(63)
 SEED_BATCH_SIZE = 16
 
 
@@ -87,18 +89,28 @@ def seed_windows(ids: np.ndarray, recipe: Recipe = BLOG) -> tuple[np.ndarray, np
     return framed[:, :-1], framed[:, 1:]
 
 
+def seed_batches(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = SEED_BATCH_SIZE,
+    shuffle_seed: int | None = None,
+) -> tf.data.Dataset:
+    """One pass over the windows in batches (the last one shorter): in text order, as in
+    the seed, or with ``shuffle_seed`` in an order that seed fixes, new on every pass."""
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(inputs), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
+
+
 def seed_dataset(
     inputs: np.ndarray,
     labels: np.ndarray,
     batch_size: int = SEED_BATCH_SIZE,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches repeated forever: in text order, as in the seed, or with ``shuffle_seed``
-    reshuffled every epoch in an order that seed fixes."""
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(inputs), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return pipeline.prefetched(dataset.batch(batch_size).repeat())
+    """:func:`seed_batches` repeated forever, each pass reshuffled if ``shuffle_seed`` is set."""
+    return pipeline.prefetched(seed_batches(inputs, labels, batch_size, shuffle_seed).repeat())
 
 
 def build_blog_model(config: GPTConfig, recipe: Recipe = BLOG) -> keras.Model:
@@ -171,23 +183,16 @@ def learning_rate(recipe: Recipe) -> float | keras.optimizers.schedules.Learning
     ``decay_to_zero_at``) a cosine decay that reaches 0 at that step, the paper's shape."""
     if recipe.warmup_steps == 0 and recipe.decay_to_zero_at is None:
         return recipe.learning_rate
-    decays = recipe.decay_to_zero_at is not None
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if recipe.warmup_steps else recipe.learning_rate,
-        warmup_target=recipe.learning_rate if recipe.warmup_steps else None,
-        warmup_steps=recipe.warmup_steps,
-        decay_steps=recipe.decay_to_zero_at - recipe.warmup_steps if decays else 1,
-        alpha=0.0 if decays else 1.0,  # alpha 1: constant after the warmup
-    )
+    if recipe.decay_to_zero_at is None:  # final fraction 1: constant after the warmup
+        return warmup_cosine(recipe.learning_rate, recipe.warmup_steps, 1, final_fraction=1.0)
+    decay_steps = recipe.decay_to_zero_at - recipe.warmup_steps
+    return warmup_cosine(recipe.learning_rate, recipe.warmup_steps, decay_steps)
 
 
 def predicted_entropy(labels, outputs, pad_id: int = PAD_ID, from_logits: bool = False):
     """Mean entropy (nats) of the predicted next-token distribution over non-pad labels:
     ln(V) for a uniform guess, the labels' unigram entropy or less for a collapsed model."""
-    if from_logits:
-        log_p = tf.nn.log_softmax(outputs, axis=-1)
-    else:
-        log_p = tf.math.log(tf.maximum(outputs, 1e-30))
+    log_p = log_probabilities(outputs, from_logits)
     entropy = -tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1)
     keep = tf.cast(labels != pad_id, entropy.dtype)
     return tf.reduce_sum(entropy * keep) / tf.reduce_sum(keep)

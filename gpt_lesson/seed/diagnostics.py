@@ -7,6 +7,10 @@ the padding mask hide? what accuracy does always guessing the commonest token ge
 the untrained loss ln(V)? has the model collapsed onto one prediction? do gradients
 reach every layer? which learning rates make the loss fall? can the model memorise one
 batch? does the metric compute what it claims? Chapter 4 runs them on the seed.
+
+A check that has more to show than a line of evidence returns it as data
+(:attr:`Check.evidence`), and ``gpt_lesson.figures.plots`` draws it: the checks compute,
+the figures module draws.
 """
 
 from __future__ import annotations
@@ -17,25 +21,66 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-from matplotlib.figure import Figure
 
+from gpt_lesson.figures.plots import moving_average
 from gpt_lesson.figures.tables import Table
+from gpt_lesson.seed import layer_probe
 
 Decode = Callable[[int], str]
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
+@dataclass(frozen=True, eq=False)
+class TokenShares:
+    """The commonest tokens of some labels or predictions, most frequent first, and the
+    share of the positions each one is (``plots.plot_token_shares`` draws it)."""
+
+    what: str  # "label" or "prediction"
+    names: tuple[str, ...]  # the tokens as shown: their text, or their ids
+    shares: np.ndarray
+    accuracy: float | None = None  # the model's accuracy, to compare with the bars
+    entropy: float | None = None  # the mean entropy of the predictions (nats)
+
+
+@dataclass(frozen=True, eq=False)
+class RangeTest:
+    """The learning-rate range test's curve and its choice (``plots.plot_range_test``)."""
+
+    rates: np.ndarray  # one per batch, rising exponentially
+    losses: np.ndarray  # the loss of each batch
+    smooth: np.ndarray  # its moving average, centred on rates[offset:]
+    suggested: int  # index into rates: where the smoothed loss falls fastest
+    stop: int  # index into rates: where it stops falling
+
+    @property
+    def offset(self) -> int:
+        """The index of the rate the first smoothed value is centred on."""
+        return (len(self.losses) - len(self.smooth)) // 2
+
+
+@dataclass(frozen=True, eq=False)
+class OneBatchFit:
+    """The loss of every step on one batch, against that batch's label entropy and the
+    target below it (``plots.plot_one_batch_fit`` draws it)."""
+
+    losses: np.ndarray
+    label_entropy: float
+    target: float
+
+
 @dataclass(frozen=True)
 class Check:
-    """One diagnostic's answer: what was checked, whether it passed, and the evidence."""
+    """One diagnostic's answer: what was checked, whether it passed, and the evidence: a
+    line of text, and for some checks data to draw."""
 
     name: str
     passed: bool
     detail: str
-    figure: Figure | None = field(default=None, repr=False, compare=False)
+    evidence: TokenShares | RangeTest | OneBatchFit | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __str__(self) -> str:
         return f"[{self.verdict}] {self.name}: {self.detail}"
@@ -111,17 +156,12 @@ def label_shares(labels: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarra
     return _shares(labels[labels != pad_id])
 
 
-def _token_bars(
-    ids: np.ndarray, shares: np.ndarray, decode: Decode | None, top: int, color: str, what: str
-) -> tuple[Figure, plt.Axes]:
-    """A bar per token: the ``top`` most frequent ``ids`` and their shares."""
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    names = [repr(decode(int(i))) if decode else str(int(i)) for i in ids[:top]]
-    axes.bar(range(len(names)), shares[:top], color=color)
-    axes.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    axes.set_xlabel(f"{what} token")
-    axes.set_ylabel(f"share of {what}s")
-    return figure, axes
+def _top_shares(
+    what: str, ids: np.ndarray, shares: np.ndarray, decode: Decode | None, top: int, **measured
+) -> TokenShares:
+    """The ``top`` most frequent ``ids``, shown as text if there is a ``decode``."""
+    names = tuple(repr(decode(int(i))) if decode else str(int(i)) for i in ids[:top])
+    return TokenShares(what, names, shares[:top], **measured)
 
 
 def beats_majority_baseline(
@@ -142,20 +182,14 @@ def beats_majority_baseline(
     )
     if not passed:
         detail += ": the model has learned no more than the commonest label"
-    figure, axes = _token_bars(ids, shares, decode, top, "tab:blue", "label")
-    axes.axhline(accuracy, color="tab:red", linestyle="--", label=f"accuracy {accuracy:.3f}")
-    axes.legend()
-    figure.tight_layout()
-    plt.close(figure)
-    return Check("beats the majority baseline", passed, detail, figure)
+    evidence = _top_shares("label", ids, shares, decode, top, accuracy=accuracy)
+    return Check("beats the majority baseline", passed, detail, evidence)
 
 
 def log_probabilities(model: keras.Model, inputs: np.ndarray, from_logits: bool) -> np.ndarray:
     """log p(next token) at every position, whether the model outputs logits or probabilities."""
     outputs = tf.convert_to_tensor(model(inputs, training=False))
-    if from_logits:
-        return tf.nn.log_softmax(outputs, axis=-1).numpy()
-    return tf.math.log(tf.maximum(outputs, 1e-30)).numpy()
+    return layer_probe.log_probabilities(outputs, from_logits).numpy()
 
 
 def initial_loss_matches_uniform(
@@ -198,11 +232,8 @@ def prediction_collapse(
     )
     if not passed:
         detail += ": the output ignores its context"
-    figure, axes = _token_bars(ids, shares, decode, top, "tab:orange", "prediction")
-    axes.set_title(f"mean entropy of the predictions: {entropy:.2f} nats")
-    figure.tight_layout()
-    plt.close(figure)
-    return Check("predictions have not collapsed", passed, detail, figure)
+    evidence = _top_shares("prediction", ids, shares, decode, top, entropy=entropy)
+    return Check("predictions have not collapsed", passed, detail, evidence)
 
 
 def masked_metric_matches_numpy(
@@ -238,9 +269,10 @@ def gradients_reach_every_layer(probe: dict, vanishing: float = 1e-3) -> Check:
     """At the last probed step, every layer's gradient norm is at least ``vanishing`` times
     the largest layer's; ``probe`` is a ``LayerProbe.record()``.
 
-    The detail gives step 0 too, and the figure is a layers x steps heatmap of log10 of the
-    norms. A layer whose gradient vanished only after training began points at whatever
-    happened first (a collapse, say), not at the initialisation: read step 0 for that.
+    The detail gives step 0 too; ``plots.plot_layer_heatmaps`` draws the probe's norms as a
+    layers x steps heatmap. A layer whose gradient vanished only after training began points
+    at whatever happened first (a collapse, say), not at the initialisation: read step 0
+    for that.
     """
     norms = np.asarray(probe["gradient_norm"], dtype=float)  # steps x layers
     relative = norms / norms.max(axis=1, keepdims=True)
@@ -262,21 +294,7 @@ def gradients_reach_every_layer(probe: dict, vanishing: float = 1e-3) -> Check:
         )
     if not finite:
         detail += "; some gradients are not finite"
-    figure, axes = plt.subplots(figsize=(7, 4.2))
-    _layer_heatmap(axes, probe, "gradient_norm", figure)
-    figure.tight_layout()
-    plt.close(figure)
-    return Check("gradients reach every layer", passed, detail, figure)
-
-
-def _layer_heatmap(axes: plt.Axes, probe: dict, field: str, figure: Figure, **color) -> None:
-    """log10 of a probe's per-layer values: layers on the y axis (input at the bottom)."""
-    values = np.log10(np.maximum(np.asarray(probe[field], dtype=float).T, 1e-30))
-    image = axes.imshow(values, aspect="auto", origin="lower", cmap="viridis", **color)
-    axes.set_xticks(range(len(probe["steps"])), probe["steps"], rotation=90)
-    axes.set_yticks(range(len(probe["layers"])), probe["layers"])
-    axes.set_xlabel("training step")
-    figure.colorbar(image, ax=axes, label=f"log10 {field.replace('_', ' ')}")
+    return Check("gradients reach every layer", passed, detail)
 
 
 def range_test_choice(losses: list[float]) -> tuple[np.ndarray, int, int]:
@@ -287,7 +305,7 @@ def range_test_choice(losses: list[float]) -> tuple[np.ndarray, int, int]:
     the raw or lightly smoothed curve often sits in that tail, a rate that blows up.
     """
     window = max(5, len(losses) // 10)
-    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    smooth = moving_average(losses, window)
     offset = window // 2  # smooth[i] is centred on rates[i + offset]
     stop = int(np.argmin(smooth))
     slope = np.gradient(smooth)
@@ -304,7 +322,7 @@ def learning_rate_range(
 ) -> Check:
     """The learning-rate range test: raise Adam's rate exponentially, one batch per step,
     smooth the loss curve, and suggest the rate where it falls fastest, below the rate
-    where it stops falling (:func:`range_test_choice`).
+    where it stops falling (:func:`range_test_choice`); the evidence is a :class:`RangeTest`.
 
     Fails if the smoothed loss never falls clearly below its starting value.
     """
@@ -325,19 +343,8 @@ def learning_rate_range(
     )
     if not passed:
         detail += ": no rate in the range made the loss fall"
-    figure, axes = plt.subplots(figsize=(7, 3.4))
-    offset = (len(losses) - len(smooth)) // 2
-    axes.plot(rates, losses, color="tab:gray", alpha=0.5, label="per batch")
-    axes.plot(rates[offset : offset + len(smooth)], smooth, color="tab:blue", label="smoothed")
-    axes.axvline(rates[suggested], color="tab:green", linestyle="--", label="suggested")
-    axes.axvline(rates[stop], color="tab:red", linestyle=":", label="stops falling")
-    axes.set_xscale("log")
-    axes.set_xlabel("learning rate")
-    axes.set_ylabel("loss (nats)")
-    axes.legend()
-    figure.tight_layout()
-    plt.close(figure)
-    return Check("some learning rate makes the loss fall", passed, detail, figure)
+    evidence = RangeTest(rates, np.asarray(losses), smooth, suggested, stop)
+    return Check("some learning rate makes the loss fall", passed, detail, evidence)
 
 
 def overfits_one_batch(
@@ -354,6 +361,7 @@ def overfits_one_batch(
     the label frequencies can reach. A collapsed model stays at that entropy.
 
     If it cannot, the fault is in the model, loss or optimizer, not in the data's size.
+    The evidence is a :class:`OneBatchFit`.
     """
     step = _train_step(model, optimizer, loss_fn)
     inputs, labels = batch
@@ -368,13 +376,5 @@ def overfits_one_batch(
     )
     if not passed:
         detail += ": the model cannot even memorise"
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    axes.plot(losses, label="loss on the batch")
-    axes.axhline(entropy, color="black", linestyle="--", label="label entropy of the batch")
-    axes.axhline(target, color="tab:red", linestyle=":", label="target")
-    axes.set_xlabel("step on the same batch")
-    axes.set_ylabel("loss (nats)")
-    axes.legend()
-    figure.tight_layout()
-    plt.close(figure)
-    return Check("overfits one batch", passed, detail, figure)
+    evidence = OneBatchFit(np.asarray(losses), entropy, target)
+    return Check("overfits one batch", passed, detail, evidence)

@@ -26,6 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gpt_lesson._keras_hub import adam_moments
+
 
 def layer_of(variable: keras.Variable) -> str:
     """The top-level layer a variable belongs to: the first part of its path."""
@@ -67,9 +69,8 @@ def adam_terms(optimizer: keras.optimizers.Adam, variables: list) -> dict[str, l
     epsilon = optimizer.epsilon / np.sqrt(second)
     terms: dict[str, list] = {"first_moment": [], "root_second_moment": [], "epsilon_share": []}
     for variable in variables:
-        index = optimizer._get_variable_index(variable)  # Keras' own map to its slots
-        m = optimizer._momentums[index].numpy() / first
-        root_v = np.sqrt(optimizer._velocities[index].numpy() / second)
+        m, v = adam_moments(optimizer, variable)
+        m, root_v = m / first, np.sqrt(v / second)
         terms["first_moment"].append(m)
         terms["root_second_moment"].append(root_v)
         terms["epsilon_share"].append(epsilon / (root_v + epsilon))

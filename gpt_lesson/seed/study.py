@@ -15,9 +15,10 @@ The grid (:func:`grid`) starts from the blog's recipe and varies
 Every run is stored as one small JSON file (per-step loss, masked accuracy and entropy
 of the predictions; the same measures on held-out text at fixed steps; per-layer
 gradients, Adam's terms and the output change at a few steps; the plateau of its own
-framing; measured minutes and the machine) in a results folder, so the experiment
-resumes run by run and chapter 4 reads it back. ``python -m experiments.stuck_accuracy``
-runs it.
+framing; measured minutes and the machine) in a results folder, and chapter 4 reads it
+back (:func:`load`). This module holds what the chapter reads: the plan, its runs,
+training one run (:func:`train_run`) and reading the records. The runner that works
+through the grid, resumably and in several processes, is ``experiments.stuck_accuracy``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gpt_lesson._files import write_json
 from gpt_lesson.config import PRESETS, GPTConfig
+from gpt_lesson.figures.plots import moving_average
 from gpt_lesson.seed import blog, diagnostics, held_out
 
 POST_LN, PRE_LN = "post-LN", "pre-LN"
@@ -306,7 +305,7 @@ def text_shares(labels: np.ndarray, pad_id: int) -> dict:
     }
 
 
-def train(run: Run, seed_ids: np.ndarray, jit_compile: bool = True, every: int = 100) -> dict:
+def train_run(run: Run, seed_ids: np.ndarray, jit_compile: bool = True, every: int = 100) -> dict:
     """Train ``run`` on the seed's token stream and return its record; with a held-out
     share, the model is also evaluated on it every ``every`` steps."""
     start, cpu_start = time.monotonic(), time.process_time()
@@ -353,7 +352,6 @@ def train(run: Run, seed_ids: np.ndarray, jit_compile: bool = True, every: int =
         **extra,
         "minutes": (time.monotonic() - start) / 60.0,
         "cpu_minutes": (time.process_time() - cpu_start) / 60.0,
-        "threads": os.environ.get("GPT_LESSON_THREADS", "default"),
     }
 
 
@@ -364,53 +362,6 @@ def stored(run: Run, folder: Path) -> dict | None:
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
     return record if {k: record.get(k) for k in run.key()} == run.key() else None
-
-
-def _claim(path: Path) -> bool:
-    """Take the lock ``path`` for this process; a lock whose process died is taken over."""
-    try:
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        try:
-            os.kill(int(path.read_text() or 0), 0)
-            return False  # another live process runs it
-        except (ProcessLookupError, ValueError):
-            path.unlink(missing_ok=True)
-            return _claim(path)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(str(os.getpid()))
-    return True
-
-
-def run_grid(
-    runs: list[Run],
-    folder: Path,
-    seed_ids: np.ndarray,
-    jit_compile: bool = True,
-    say=print,
-    every: int = 100,
-    machine: Callable[[], dict] = dict,
-) -> None:
-    """Train every run of ``runs`` not yet stored in ``folder``, one after another,
-    evaluating on held-out text every ``every`` steps; ``machine()`` describes the
-    computer, stored with each record.
-
-    Several processes may share a folder: each run is claimed by a lock file first, so
-    they split the work; an interrupted experiment carries on where it stopped.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, run in enumerate(runs, 1):
-        lock = folder / f"{run.stem}.lock"
-        if stored(run, folder) is not None or not _claim(lock):
-            continue
-        try:
-            if stored(run, folder) is None:  # another process may have finished it meanwhile
-                say(f"[{index}/{len(runs)}] {run.stem}: {run.steps} steps")
-                record = {**train(run, seed_ids, jit_compile, every), "machine": machine()}
-                write_json(folder / f"{run.stem}.json", record, separators=(",", ":"))
-                say(f"[{index}/{len(runs)}] {run.stem}: done in {record['minutes']:.1f} min")
-        finally:
-            lock.unlink(missing_ok=True)
 
 
 def load(runs: list[Run], folder: Path) -> tuple[list[dict], list[Run]]:
@@ -434,7 +385,7 @@ def first_step_below(values: list[float], level: float, window: int) -> int | No
     (the step that ends the window), or None if it never is."""
     if len(values) < window:
         return None
-    means = np.convolve(values, np.ones(window) / window, mode="valid")
+    means = moving_average(values, window)
     below = np.flatnonzero(means < level)
     return int(below[0]) + window - 1 if len(below) else None
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gpt_lesson.figures import plots
+from gpt_lesson.seed.diagnostics import OneBatchFit, RangeTest, TokenShares
 
 
 @pytest.fixture(autouse=True)
@@ -95,13 +96,9 @@ def test_learning_rate_plot_draws_the_schedule_at_every_step():
     np.testing.assert_allclose(line.get_ydata(), [min(s, 10) / 10 for s in range(21)])
 
 
-def test_training_curves_show_every_step_the_history_and_the_references(tmp_path):
-    path = tmp_path / "history.csv"
-    path.write_text(
-        "epoch,loss,minutes,val_bits_per_char,val_loss\n0,6.0,4.0,2.6,5.6\n1,5.0,8.0,2.4,5.1\n"
-    )
-    history = plots.read_history(path)
-    np.testing.assert_array_equal(history["val_loss"], [5.6, 5.1])
+def test_training_curves_show_every_step_the_history_and_the_references():
+    history = {"epoch": np.array([0.0, 1.0]), "val_loss": np.array([5.6, 5.1])}
+    history |= {"minutes": np.array([4.0, 8.0]), "val_bits_per_char": np.array([2.6, 2.4])}
     steps = {"step": np.arange(1, 61), "loss": np.linspace(7.0, 4.0, 60)}
     figure = plots.plot_training_curves(
         history, steps, {"target": (0.0, 2.3), "ref": (2.0, 2.7)}, window=10
@@ -279,3 +276,33 @@ def test_zero_shot_over_pretraining_pairs_each_snapshot_with_its_bits():
     assert list(bits.lines[0].get_xdata()) == [0, 10, 148]
     assert list(bits.lines[0].get_ydata()) == [4.4, 3.9, 2.6]
     assert bits.get_xscale() == "symlog"
+
+
+def test_token_shares_draw_a_bar_per_token_with_the_accuracy_or_the_entropy():
+    labels = TokenShares("label", ("' '", "'the'"), np.array([0.3, 0.1]), accuracy=0.31)
+    axes = plots.plot_token_shares(labels).axes[0]
+    assert [bar.get_height() for bar in axes.patches] == [0.3, 0.1]
+    assert [tick.get_text() for tick in axes.get_xticklabels()] == ["' '", "'the'"]
+    assert axes.get_lines()[0].get_ydata()[0] == 0.31 and axes.get_legend() is not None
+    predictions = TokenShares("prediction", ("' '",), np.array([1.0]), entropy=0.25)
+    axes = plots.plot_token_shares(predictions).axes[0]
+    assert axes.get_title() == "mean entropy of the predictions: 0.25 nats"
+    assert axes.get_xlabel() == "prediction token" and not axes.get_lines()
+
+
+def test_range_test_draws_the_losses_the_smoothed_curve_and_both_chosen_rates():
+    rates = np.geomspace(1e-6, 1e-1, 30)
+    losses = np.linspace(8.0, 5.0, 30)
+    smooth = plots.moving_average(losses, 5)
+    axes = plots.plot_range_test(RangeTest(rates, losses, smooth, suggested=10, stop=20)).axes[0]
+    raw, smoothed, suggested, stop = axes.get_lines()
+    np.testing.assert_array_equal(smoothed.get_xdata(), rates[2:28])
+    assert suggested.get_xdata()[0] == rates[10] and stop.get_xdata()[0] == rates[20]
+    assert axes.get_xscale() == "log" and len(raw.get_ydata()) == 30
+
+
+def test_one_batch_fit_draws_the_losses_against_the_entropy_and_the_target():
+    fit = OneBatchFit(np.array([4.0, 3.0, 1.0]), label_entropy=3.5, target=1.75)
+    losses, entropy, target = plots.plot_one_batch_fit(fit).axes[0].get_lines()
+    assert list(losses.get_ydata()) == [4.0, 3.0, 1.0]
+    assert entropy.get_ydata()[0] == 3.5 and target.get_ydata()[0] == 1.75

@@ -61,6 +61,24 @@ def test_windows_without_end_token_hold_64_text_tokens(seed_ids):
     assert labels[0, -1] == seed_ids[63]
 
 
+def test_seed_batches_wrap_63_tokens_in_start_and_end_and_pass_over_the_text_once():
+    ids = np.arange(63 * 20 + 7, dtype=np.int32)  # 20 full windows, 7 tokens dropped
+    batches = list(blog.seed_batches(*blog.seed_windows(ids)))
+    assert [tuple(x.shape) for x, _ in batches] == [(16, 64), (4, 64)]
+    inputs = np.concatenate([x.numpy() for x, _ in batches])
+    labels = np.concatenate([y.numpy() for _, y in batches])
+    assert np.all(inputs[:, 0] == blog.START_ID) and np.all(labels[:, -1] == blog.END_ID)
+    np.testing.assert_array_equal(labels[:, :-1], inputs[:, 1:])
+    np.testing.assert_array_equal(inputs[:, 1:].ravel(), ids[: 63 * 20])
+
+
+def test_the_seed_s_special_ids_are_the_tokenizer_s():
+    from gpt_lesson.tokenizer.special_tokens import SPECIAL_TOKENS
+
+    ids = {"<|pad|>": blog.PAD_ID, "<|start|>": blog.START_ID, "<|end|>": blog.END_ID}
+    assert ids == SPECIAL_TOKENS == {"<|pad|>": 50257, "<|start|>": 50258, "<|end|>": 50259}
+
+
 def test_blog_model_has_the_seed_s_shape_and_parameter_count():
     model = blog.build_blog_model(PRESETS["blog"])
     embedding = (50_260 + 64) * 512

@@ -85,7 +85,12 @@ def test_majority_baseline_is_the_commonest_label_share():
     ids, shares = diagnostics.label_shares(labels, PAD)
     assert ids[0] == 1 and shares[0] == pytest.approx(4 / 6)
     assert not diagnostics.beats_majority_baseline(labels, 4 / 6, PAD).passed
-    assert diagnostics.beats_majority_baseline(labels, 0.9, PAD).passed
+    check = diagnostics.beats_majority_baseline(labels, 0.9, PAD, decode=lambda i: "xyz"[i - 1])
+    assert check.passed
+    evidence = check.evidence  # what plots.plot_token_shares draws
+    assert evidence.what == "label" and evidence.accuracy == 0.9 and evidence.entropy is None
+    assert evidence.names == ("'x'", "'y'", "'z'")
+    np.testing.assert_allclose(evidence.shares, [4 / 6, 1 / 6, 1 / 6])
 
 
 def test_initial_loss_is_uniform_for_small_init_and_not_for_large():
@@ -111,6 +116,8 @@ def test_prediction_collapse_detects_a_constant_output():
     check = diagnostics.prediction_collapse(model, inputs, from_logits=True)
     assert not check.passed
     assert "100.0% of positions predict 4" in check.detail
+    assert check.evidence.what == "prediction" and check.evidence.names == ("4",)
+    assert check.evidence.entropy < 0.5 and check.evidence.accuracy is None
 
 
 def test_masked_metric_check_catches_a_metric_that_ignores_its_mask():
@@ -255,6 +262,10 @@ def test_learning_rate_range_finds_a_falling_loss_and_flags_a_useless_range():
     batches = [windows(count=8, seed=s) for s in range(30)]
     check = diagnostics.learning_rate_range(tiny_model(), logits_loss, batches, 1e-4, 1e-1)
     assert check.passed, check.detail
+    test = check.evidence  # what plots.plot_range_test draws
+    assert len(test.rates) == len(test.losses) == 30 and len(test.smooth) == 30 - 5 + 1
+    assert test.offset == 2 and test.suggested < test.stop
+    assert f"falls fastest at lr {test.rates[test.suggested]:.1e}" in check.detail
     tiny_rates = diagnostics.learning_rate_range(tiny_model(), logits_loss, batches, 1e-12, 1e-11)
     assert not tiny_rates.passed
 
@@ -265,6 +276,8 @@ def test_overfitting_one_batch_passes_a_learning_model_and_fails_a_frozen_one():
         tiny_model(), logits_loss, keras.optimizers.Adam(1e-2), batch, steps=150, pad_id=PAD
     )
     assert check.passed, check.detail
+    fit = check.evidence  # what plots.plot_one_batch_fit draws
+    assert len(fit.losses) == 150 and fit.losses[-1] < fit.target == fit.label_entropy / 2
     frozen = diagnostics.overfits_one_batch(
         tiny_model(), logits_loss, keras.optimizers.Adam(0.0), batch, steps=5, pad_id=PAD
     )

@@ -1,11 +1,9 @@
-"""Chapter 4's experiment grid: what it holds, and that it resumes run by run."""
+"""Chapter 4's experiment grid: what it holds, what one run records, and reading it back."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,53 +101,21 @@ def test_one_factor_rows_change_exactly_one_thing_from_the_blog():
         assert len(changed) == 1, (name, changed)
 
 
-def test_the_grid_runs_stores_each_run_and_resumes(seed_ids, tmp_path):
-    runs = [run for run in study.grid(QUICK) if run.group == "factorial"][:2]
-    study.run_grid(
-        runs, tmp_path, seed_ids, jit_compile=False, every=4, machine=lambda: {"cpu": "x"}
-    )
-    records, missing = study.load(runs, tmp_path)
-    assert not missing and len(records) == 2
-    first = records[0]
-    assert len(first["loss"]) == len(first["accuracy"]) == len(first["entropy"]) == runs[0].steps
-    assert first["majority_share"] == pytest.approx(0.3, abs=0.05)  # the lone space
-    assert first["probe"]["steps"] == list(study.probe_steps(runs[0].steps))
-    assert first["evaluation"]["steps"] == [0, 4, 8, 10, 12]
-    assert first["held_out_text"]["windows"] > 0 and first["machine"] == {"cpu": "x"}
-    assert first["minutes"] > 0
-    said = []
-    study.run_grid(runs, tmp_path, seed_ids, jit_compile=False, say=said.append)
-    assert said == []  # nothing retrained
-
-    changed = dataclasses.replace(runs[0], steps=runs[0].steps + 1)
+def test_a_run_s_record_holds_its_curves_probe_and_held_out_evaluation(seed_ids, tmp_path):
+    run = next(run for run in study.grid(QUICK) if run.group == "factorial")
+    record = study.train_run(run, seed_ids, jit_compile=False, every=4)
+    assert {k: record[k] for k in run.key()} == run.key()  # what stored() compares
+    assert len(record["loss"]) == len(record["accuracy"]) == len(record["entropy"]) == run.steps
+    assert record["majority_share"] == pytest.approx(0.3, abs=0.05)  # the lone space
+    assert record["probe"]["steps"] == list(study.probe_steps(run.steps))
+    assert record["evaluation"]["steps"] == [0, 4, 8, 10, 12]
+    assert record["held_out_text"]["windows"] > 0
+    assert record["minutes"] > 0
+    (tmp_path / f"{run.stem}.json").write_text(json.dumps(record))
+    assert study.load([run], tmp_path) == ([json.loads(json.dumps(record))], [])
+    changed = dataclasses.replace(run, steps=run.steps + 1)
     assert study.stored(changed, tmp_path) is None  # another length is another run
-    _, missing = study.load([changed], tmp_path)
-    assert missing == [changed]
-
-
-def test_a_dead_process_s_lock_is_taken_over_and_a_live_one_is_respected(seed_ids, tmp_path):
-    run = study.grid(QUICK)[0]
-    lock = tmp_path / f"{run.stem}.lock"
-    lock.write_text("999999999")
-    study.run_grid([run], tmp_path, seed_ids, jit_compile=False)
-    assert study.stored(run, tmp_path) is not None and not lock.exists()
-
-    other = study.grid(QUICK)[1]
-    sleeper = subprocess.Popen(["sleep", "30"])
-    try:
-        (tmp_path / f"{other.stem}.lock").write_text(str(sleeper.pid))
-        study.run_grid([other], tmp_path, seed_ids, jit_compile=False)
-        assert study.stored(other, tmp_path) is None  # left to the live process
-    finally:
-        sleeper.kill()
-
-
-def test_records_are_small_json(seed_ids, tmp_path):
-    run = study.grid(QUICK)[0]
-    study.run_grid([run], tmp_path, seed_ids, jit_compile=False)
-    text = (tmp_path / f"{run.stem}.json").read_text()
-    assert json.loads(text)["steps"] == run.steps
-    assert "\n" not in text.strip() and ".12345678" not in text
+    assert study.load([changed], tmp_path) == ([], [changed])
 
 
 def test_first_step_below_reads_the_end_of_the_first_window_under_the_level():
@@ -220,24 +186,12 @@ def test_every_committed_result_is_a_whole_run_of_its_grid(plan, folder):
         assert record["minutes"] > 0
 
 
-def test_the_command_lists_what_is_stored_and_missing(tmp_path):
-    listing = subprocess.run(
-        [sys.executable, "-m", "experiments.stuck_accuracy", "--quick", "--out", str(tmp_path)]
-        + ["--list"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    ).stdout
-    assert f"0 of {len(study.grid(QUICK))} runs stored" in listing
-    assert "missing: factorial-post-ln-1e-3-constant-seed0" in listing
-
-
-def test_a_run_whose_framing_differs_records_its_own_plateau(seed_ids, tmp_path):
+def test_a_run_whose_framing_differs_records_its_own_plateau(seed_ids):
     blog_run = next(run for run in study.grid(QUICK) if run.group == "factorial")
     no_end = next(run for run in study.grid(QUICK) if run.row == "no end token")
-    study.run_grid([blog_run, no_end], tmp_path, seed_ids, jit_compile=False, every=4)
-    records, _ = study.load([blog_run, no_end], tmp_path)
+    records = [
+        study.train_run(run, seed_ids, jit_compile=False, every=4) for run in (blog_run, no_end)
+    ]
     for run, record in zip((blog_run, no_end), records, strict=True):
         windows = blog.frame(seed_ids, run.recipe, held_out=run.held_out)
         for text, labels in (
