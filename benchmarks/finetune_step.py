@@ -33,14 +33,15 @@ import numpy as np
 from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
 from benchmarks.matmul import matmul_runners
 from gpt_lesson.gpt1.classifier import build_classifier
+from gpt_lesson.gpt1.presets import load_checkpoint
+from gpt_lesson.optimization import make_optimizer, warmup_linear
 from gpt_lesson.pretraining.objectives import MaskedLMLoss
 from gpt_lesson.tasks.batches import classification_dataset
-from gpt_lesson.tasks.cola import CoLAData, prepare_cola, pretrained_checkpoint
+from gpt_lesson.tasks.cola import CoLAData, prepare_cola, pretrain_if_missing
 from gpt_lesson.tasks.fine_tuning import (
     FinetuneConfig,
     evaluate,
     finetune,
-    make_optimizer,
     starting_model,
 )
 from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
@@ -102,7 +103,11 @@ def make_runner(path: Setup, data: CoLAData, steps: int):
     )
     batches = [ids.shape for ids, _ in dataset]
     classifier.compile(
-        optimizer=make_optimizer(classifier, CONFIG, 3 * len(batches)),
+        optimizer=make_optimizer(
+            classifier,
+            warmup_linear(CONFIG.learning_rate, CONFIG.warmup_fraction, 3 * len(batches)),
+            CONFIG,
+        ),
         loss={
             "label": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             "lm": MaskedLMLoss(data.pad),
@@ -200,7 +205,8 @@ def run(quick: bool) -> dict[str, object]:
     """Both parts on chapter 3's checkpoint (the quick one, and 1 epoch, under ``quick``)."""
     tokenizer = load_gpt2_tokenizer()
     folder = "runs/chapter3-quick" if quick else "runs/chapter3-lesson"
-    data = prepare_cola(pretrained_checkpoint(folder, tokenizer), tokenizer)
+    pretrain_if_missing(folder, tokenizer)
+    data = prepare_cola(load_checkpoint(folder), tokenizer)
     steps, repeats = (5, 3) if quick else (20, 5)
     rows, gflops = step_rows(data, steps, repeats)
     return {

@@ -54,9 +54,9 @@ def pretrain_steps(preset: str, steps: int) -> dict[str, float]:
 
     from benchmarks.training_step import corpus_ids
     from gpt_lesson.gpt1.causal_lm import build_gpt
+    from gpt_lesson.optimization import make_optimizer, make_schedule
     from gpt_lesson.pretraining import pipeline
     from gpt_lesson.pretraining.objectives import MaskedAccuracy, MaskedLMLoss
-    from gpt_lesson.pretraining.train import make_optimizer
     from gpt_lesson.seed.blog import END_ID, PAD_ID, START_ID
     from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
@@ -70,7 +70,7 @@ def pretrain_steps(preset: str, steps: int) -> dict[str, float]:
     keras.utils.set_random_seed(0)
     model = build_gpt(config)
     model.compile(
-        optimizer=make_optimizer(model, train, total_steps=1000),
+        optimizer=make_optimizer(model, make_schedule(train, total_steps=1000), train),
         loss=MaskedLMLoss(pad),
         metrics=[MaskedAccuracy(pad)],
         jit_compile=train.jit_compile,

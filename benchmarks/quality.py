@@ -19,7 +19,6 @@ nanoGPT's character-level references are figures quoted in issue 7, not measured
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -33,8 +32,9 @@ import keras
 
 from benchmarks.flops import training_flops_per_token
 from gpt_lesson.config import PRESETS, TRAINING, GPTConfig, TrainConfig
+from gpt_lesson.pretraining.history import HISTORY, read_log
 from gpt_lesson.pretraining.train import LMData, load_shakespeare, pretrain
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer, load_gpt2_tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer, load_gpt2_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON_RUN = ROOT / "runs" / "chapter3-lesson"
@@ -83,11 +83,11 @@ def stored_lesson_run() -> Path:
 
 def lesson_curve(folder: Path) -> list[dict[str, float]]:
     """(minutes, bits/char) after each epoch of the stored lesson run."""
-    with open(folder / "history.csv", encoding="utf-8") as file:
-        return [
-            {"minutes": float(row["minutes"]), "val_bits_per_char": float(row["val_bits_per_char"])}
-            for row in csv.DictReader(file)
-        ]
+    history = read_log(folder / HISTORY)
+    return [
+        {"minutes": float(minutes), "val_bits_per_char": float(bits)}
+        for minutes, bits in zip(history["minutes"], history["val_bits_per_char"], strict=True)
+    ]
 
 
 def lesson_tokens_per_minute(folder: Path, curve: list[dict[str, float]]) -> float:
@@ -126,7 +126,7 @@ class CurveLog(keras.callbacks.Callback):
 
 
 def train_recipe(
-    config: GPTConfig, train: TrainConfig, data: LMData, tokenizer: GPT2Tokenizer, quick: bool
+    config: GPTConfig, train: TrainConfig, data: LMData, tokenizer: BookGPT2Tokenizer, quick: bool
 ) -> list[dict[str, float]]:
     """Pre-train ``config`` with ``train`` in full (10 steps an epoch when ``quick``)."""
     if quick:
@@ -153,7 +153,7 @@ def recipe_summary(train: TrainConfig, points: list[dict[str, float]]) -> dict[s
 
 
 def train_alternative(
-    config: GPTConfig, steps: int, data: LMData, tokenizer: GPT2Tokenizer, folder: str | Path
+    config: GPTConfig, steps: int, data: LMData, tokenizer: BookGPT2Tokenizer, folder: str | Path
 ) -> list[dict[str, float]]:
     """Pre-train ``config`` with the lesson recipe for about ``steps`` steps."""
     per_epoch = math.ceil(steps / EVALUATIONS)

@@ -46,12 +46,11 @@ def measure_here(intra: int, inter: int, steps: int) -> dict[str, object]:
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
 
-    from tensorflow.python.util import _pywrap_util_port
-
     from benchmarks import training_step
     from benchmarks.flops import matmul_gflops, model_flops_utilisation, training_flops_per_token
     from benchmarks.matmul import matmul_runners
     from gpt_lesson.config import PRESETS
+    from gpt_lesson.runtime import onednn_enabled
     from gpt_lesson.seed import blog
 
     config, batch = PRESETS["blog"], blog.SEED_BATCH_SIZE
@@ -68,7 +67,7 @@ def measure_here(intra: int, inter: int, steps: int) -> dict[str, object]:
     rate = batch * config.sequence_length * steps / seconds[book.name]
     mfu = model_flops_utilisation(rate, training_flops_per_token(trimmed), gflops)
     return {
-        "oneDNN": bool(_pywrap_util_port.IsMklEnabled()),
+        "oneDNN": onednn_enabled(),
         "book's step tokens/s": round(rate),
         "TensorFlow matmul GFLOP/s": round(gflops, 1),
         "MFU against that matmul": round(mfu, 3),
@@ -91,7 +90,10 @@ def measure_in_subprocess(setting: Setting, steps: int) -> dict[str, object]:
 def tensorflow_default() -> bool:
     """Whether TensorFlow turns oneDNN on by itself on this CPU: a fresh interpreter that
     imports TensorFlow, not the package, with the variable unset."""
-    check = "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
+    check = (  # the package sets the variable at its import: unset it before TensorFlow starts
+        "import os, gpt_lesson.runtime as r; os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None); "
+        "print(r.onednn_enabled())"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env)
     return result.stdout.strip().splitlines()[-1] == "True"

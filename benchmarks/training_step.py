@@ -37,9 +37,9 @@ from benchmarks.matmul import matmul_runners
 from gpt_lesson.config import PRESETS, TRAINING, GPTConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.gpt1.causal_lm import build_gpt
+from gpt_lesson.optimization import make_optimizer, make_schedule
 from gpt_lesson.pretraining import pipeline
 from gpt_lesson.pretraining.objectives import MaskedAccuracy, MaskedLMLoss
-from gpt_lesson.pretraining.train import make_optimizer
 from gpt_lesson.seed import blog
 from gpt_lesson.tokenizer.gpt2 import tiktoken_reference
 from gpt_lesson.tokenizer.vocabulary import Vocabulary
@@ -120,7 +120,7 @@ def book_step(variant: Variant, config: GPTConfig, ids: np.ndarray, batch_size: 
     model = build_gpt(config)
     train = dataclasses.replace(TRAINING["blog"], batch_size=batch_size)
     model.compile(
-        optimizer=make_optimizer(model, train, total_steps=10_000),
+        optimizer=make_optimizer(model, make_schedule(train, total_steps=10_000), train),
         loss=MaskedLMLoss(pad),
         metrics=[MaskedAccuracy(pad)],
         jit_compile=True,

@@ -35,15 +35,19 @@ from benchmarks.run import format_table
 from experiments.fresh_process import ColaSetup, FreshProcessRuns
 from gpt_lesson._files import write_json
 from gpt_lesson.data import sha256_of
-from gpt_lesson.pretraining.train import last_epoch_logs
+from gpt_lesson.gpt1.presets import load_checkpoint
+from gpt_lesson.pretraining.history import last_epoch_logs
 from gpt_lesson.tasks.cola import (
     ABLATION_ROWS,
+    EVALUATION_SPLITS,
+    CoLAData,
     ablation_configs,
+    majority_baseline,
     prepare_cola,
-    pretrained_checkpoint,
-    run_ablation,
+    pretrain_if_missing,
     run_once,
     summarise,
+    zero_shot,
 )
 from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
@@ -135,6 +139,42 @@ def choose_learning_rates(
     return chosen, checks
 
 
+def run_ablation(
+    data: CoLAData,
+    configs: dict[str, FinetuneConfig],
+    seeds: tuple[int, ...],
+    run: Callable[[CoLAData, FinetuneConfig], dict] = run_once,
+) -> dict:
+    """The paper's Table 5 at small scale: every row of ``configs`` (``ablation_configs``)
+    with every seed, plus the majority baseline and zero-shot. Returns everything, curves
+    included. ``run`` fine-tunes once (a caller may pass one that reuses saved runs)."""
+    start = time.monotonic()
+    runs = []
+    for row, config in configs.items():
+        for seed in seeds:
+            record = run(data, dataclasses.replace(config, seed=seed))
+            mcc, minutes = record["dev"]["mcc"], record["minutes"]
+            print(f"{row}, seed {seed}: dev MCC {mcc:.3f} ({minutes:.1f} min)", flush=True)
+            runs.append({"row": row, "seed": seed, **record})
+    return {
+        "configs": {row: dataclasses.asdict(config) for row, config in configs.items()},
+        "seeds": list(seeds),
+        "majority": majority_baseline(data),
+        "zero_shot": zero_shot(data),
+        "runs": runs,
+        "vocabulary": {
+            "added_ids": data.added_ids,
+            "tokens_added": data.tokens_added,
+            "sentences_with_added": data.sentences_with_added,
+            "holds_added": {
+                name: list(map(int, data.holds_added[name])) for name in EVALUATION_SPLITS
+            },
+            "truncated": data.truncated,
+        },
+        "minutes": (time.monotonic() - start) / 60.0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default="runs/chapter3-lesson")
@@ -177,7 +217,8 @@ def main() -> None:
         partial, args.reuse, "".join(args.reuse_rows), None if args.in_process else fresh
     )
     tokenizer = load_gpt2_tokenizer()
-    checkpoint = pretrained_checkpoint(args.checkpoint, tokenizer)
+    pretrain_if_missing(args.checkpoint, tokenizer)
+    checkpoint = load_checkpoint(args.checkpoint)
     data = prepare_cola(checkpoint, tokenizer, unseen=args.unseen)
     base = FinetuneConfig(epochs=args.epochs, max_steps=args.max_steps)
     if args.learning_rate is not None:

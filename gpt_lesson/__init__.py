@@ -60,7 +60,7 @@ _PUBLIC = {
     "save_preset": "gpt1.presets",
     "attention_weights": "gpt1.attention",
     "convert_checkpoint": "gpt1.convert",
-    "GPT2Tokenizer": "tokenizer.gpt2",
+    "BookGPT2Tokenizer": "tokenizer.gpt2",
     "GPT1Tokenizer": "tokenizer.gpt1",
     "load_gpt2_tokenizer": "tokenizer.gpt2",
     "spellable": "tokenizer.gpt2",

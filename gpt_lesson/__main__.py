@@ -111,7 +111,7 @@ def finetune(args: argparse.Namespace) -> None:
     from gpt_lesson.tasks.cola import (
         EVALUATION_SPLITS,
         prepare_cola,
-        pretrained_checkpoint,
+        pretrain_if_missing,
         run_once,
         text_tokenizer,
     )
@@ -122,10 +122,9 @@ def finetune(args: argparse.Namespace) -> None:
     check_seed(args.seed)
     if args.lm_weight is not None and not args.lm_weight >= 0:
         raise ValueError(f"--lm-weight (λ) must be 0 or more, got {args.lm_weight}.")
-    if args.pretrain_first:
-        checkpoint = pretrained_checkpoint(args.checkpoint, load_gpt2_tokenizer())
-    else:  # a mistyped folder is an error, not minutes of pre-training
-        checkpoint = load_checkpoint(args.checkpoint)
+    if args.pretrain_first:  # without it, a mistyped folder is an error, not minutes of training
+        pretrain_if_missing(args.checkpoint, load_gpt2_tokenizer())
+    checkpoint = load_checkpoint(args.checkpoint)
     data = prepare_cola(checkpoint, text_tokenizer(checkpoint))
     changes = {
         "learning_rate": args.learning_rate,

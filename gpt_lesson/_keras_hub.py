@@ -1,4 +1,5 @@
-"""Every use of KerasHub's internals, in one place, checked against the version it was written for.
+"""Every use of KerasHub's, Keras' and TensorFlow's internals, in one place, checked against
+the versions it was written for.
 
 Three things the book needs are not public in KerasHub:
 
@@ -11,13 +12,26 @@ Three things the book needs are not public in KerasHub:
   :class:`PipelineTokenizer` overrides for a BPE that is not byte-level (GPT-1's,
   ``gpt_lesson.tokenizer.gpt1``).
 
-Nothing else in the package, the chapters or the tests touches a private KerasHub
-attribute, and this module refuses to import under another KerasHub release, so that an
-upgrade fails here, loudly, and not somewhere else.
+Four more are not public in Keras or TensorFlow:
+
+- the running sums of a ``Mean`` metric (Keras' loss tracker), from which
+  :func:`mean_sums` gives each step's own loss (``gpt_lesson.pretraining.train``);
+- the per-process numbers in Keras' variable paths (``seed_generator_7``, ``adam_w_1``),
+  which :func:`stable_path` drops so that a saved training state matches a new process's
+  model by name (``gpt_lesson.pretraining.resume``);
+- whether TensorFlow runs oneDNN's kernels (:func:`onednn_enabled`), which TensorFlow
+  decides at its start and tells only through a private module;
+- Adam's moments of a variable (:func:`adam_moments`), which chapter 4's layer probe reads
+  (``gpt_lesson.seed.layer_probe``) and Keras keeps in private slots.
+
+Nothing else in the package, the chapters or the tests touches a private KerasHub, Keras
+or TensorFlow name, and this module refuses to import under other releases than those it
+was written for, so that an upgrade fails here, loudly, and not somewhere else.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,12 +43,23 @@ import tokenizers
 from tokenizers import pre_tokenizers
 
 WRITTEN_FOR = "0.32"  # the KerasHub release whose internals this module reads
-if not keras_hub.__version__.startswith(WRITTEN_FOR):
-    raise ImportError(
-        f"gpt_lesson._keras_hub reads internals of KerasHub {WRITTEN_FOR}, but KerasHub "
-        f"{keras_hub.__version__} is installed: install keras-hub=={WRITTEN_FOR}.0 "
-        "(requirements.txt) or update this module."
-    )
+KERAS_WRITTEN_FOR = "3.15"  # and Keras'
+TENSORFLOW_WRITTEN_FOR = "2.21"  # and TensorFlow's
+
+
+def check_version(package: str, installed: str, written_for: str) -> None:
+    """Refuse to run on a release of ``package`` whose internals this module has not read."""
+    if not installed.startswith(written_for):
+        raise ImportError(
+            f"gpt_lesson._keras_hub reads internals of {package} {written_for}, but {package} "
+            f"{installed} is installed: install {package} {written_for} (requirements.txt) "
+            "or update this module."
+        )
+
+
+check_version("KerasHub", keras_hub.__version__, WRITTEN_FOR)
+check_version("Keras", keras.__version__, KERAS_WRITTEN_FOR)
+check_version("TensorFlow", tf.__version__, TENSORFLOW_WRITTEN_FOR)
 
 
 @dataclass(frozen=True)
@@ -165,3 +190,36 @@ class PipelineTokenizer(RoleTokenizer):
             f"{type(self).__name__} decodes eagerly only: call detokenize outside tf.data "
             "and tf.function."
         )
+
+
+def mean_sums(metric: keras.metrics.Mean) -> tuple[float, float]:
+    """The running total and count behind a ``Mean`` metric's value (total / count)."""
+    return float(metric.total.numpy()), float(metric.count.numpy())
+
+
+# Keras numbers some names per process: the second optimizer is ``adam_w_1``, dropout's
+# random states live in ``seed_generator_7``.
+_SEED_GENERATOR = re.compile(r"seed_generator_\d+")
+
+
+def stable_path(variable: keras.Variable, drop_owner: bool = False) -> str:
+    """``variable.path`` without the numbers Keras gives per process: a seed generator's,
+    and (``drop_owner``, for an optimizer's variables) the owner's name before the first
+    ``/``."""
+    path = variable.path.split("/", 1)[-1] if drop_owner else variable.path
+    return _SEED_GENERATOR.sub("seed_generator", path)
+
+
+def onednn_enabled() -> bool:
+    """Whether this process's TensorFlow runs oneDNN's kernels (decided at its start)."""
+    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own check
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def adam_moments(
+    optimizer: keras.optimizers.Adam, variable: keras.Variable
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adam's first and second moments of ``variable`` (not bias-corrected), as arrays."""
+    index = optimizer._get_variable_index(variable)  # Keras' own map to its slots
+    return optimizer._momentums[index].numpy(), optimizer._velocities[index].numpy()

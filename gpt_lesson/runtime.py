@@ -30,10 +30,13 @@ def apply_defaults() -> dict[str, str]:
 
 
 def onednn_enabled() -> bool:
-    """Whether this process's TensorFlow runs oneDNN's kernels (decided at its start)."""
-    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own check
+    """Whether this process's TensorFlow runs oneDNN's kernels (decided at its start).
 
-    return bool(_pywrap_util_port.IsMklEnabled())
+    Imports TensorFlow (through the version-checked adapter, since only a private
+    TensorFlow module tells), so call it after :func:`apply_defaults`."""
+    from gpt_lesson import _keras_hub
+
+    return _keras_hub.onednn_enabled()
 
 
 def import_tensorflow_quietly() -> None:

@@ -8,11 +8,11 @@ import pytest
 from tokenizers import pre_tokenizers
 
 from gpt_lesson.data import read_text
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer, load_gpt2_tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer, load_gpt2_tokenizer
 
 
 @pytest.fixture(scope="session")
-def tokenizer() -> GPT2Tokenizer:
+def tokenizer() -> BookGPT2Tokenizer:
     return load_gpt2_tokenizer()
 
 

@@ -31,7 +31,7 @@ def test_pretrain_generate_finetune_and_classify(tmp_path):
     output = run_cli("pretrain", "--preset", "quick", "--out", str(run), "--epochs", "1")
     summary = json.loads(output[output.index("{") :])
     assert summary["epochs_run"] == 1 and summary["val_bits_per_char"] > 0
-    for name in ("config.json", "run.json", "gpt2_ids.json", "model.weights.h5", "history.csv"):
+    for name in ("config.json", "run.json", "tokenizer.json", "model.weights.h5", "history.csv"):
         assert (run / name).exists(), name
 
     text = run_cli(

@@ -209,7 +209,7 @@ def test_finetune_up_to_its_training(places, path, pretrain_first, **numbers):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cola, "prepare_cola", lambda checkpoint, tokenizer: None)
-        patch.setattr(cola, "pretrained_checkpoint", lambda folder, tokenizer: None)
+        patch.setattr(cola, "pretrain_if_missing", lambda folder, tokenizer: None)
         patch.setattr(cola, "text_tokenizer", lambda checkpoint: None)
         patch.setattr(cola, "run_once", run_once)
         code, _, _ = assert_clean(argv)

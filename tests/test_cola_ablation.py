@@ -2,9 +2,10 @@
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 from experiments import cola_ablation
-from gpt_lesson.tasks.cola import ablation_configs
+from gpt_lesson.tasks.cola import EVALUATION_SPLITS, ablation_configs
 from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 
 
@@ -68,6 +69,30 @@ def test_reused_rows_take_only_those_rows_runs_from_other_files(tmp_path, monkey
     run = cola_ablation.SavedRuns(tmp_path / "out.partial.json", [other], rows="a")
     assert run(None, row_a)["minutes"] == 3.0 and not calls  # row (a): reused
     assert run(None, row_c)["minutes"] == 1.0 and calls == [row_c]  # row (c): run again
+
+
+def test_the_ablation_runs_every_row_with_every_seed_and_the_baselines(monkeypatch):
+    data = SimpleNamespace(
+        added_ids=3,
+        tokens_added={},
+        sentences_with_added={},
+        holds_added={name: (True, False) for name in EVALUATION_SPLITS},
+        truncated=0,
+    )
+    monkeypatch.setattr(cola_ablation, "majority_baseline", lambda data: "majority")
+    monkeypatch.setattr(cola_ablation, "zero_shot", lambda data: "zero-shot")
+    configs = ablation_configs(FinetuneConfig())
+
+    def run(data, config):
+        return {"config": dataclasses.asdict(config), "minutes": 0.0, "dev": {"mcc": 0.1}}
+
+    results = cola_ablation.run_ablation(data, configs, seeds=(0, 1), run=run)
+    assert [(r["row"], r["seed"]) for r in results["runs"]] == [
+        (row, seed) for row in configs for seed in (0, 1)
+    ]
+    assert [r["config"]["seed"] for r in results["runs"]] == [0, 1] * len(configs)
+    assert (results["majority"], results["zero_shot"]) == ("majority", "zero-shot")
+    assert results["vocabulary"]["holds_added"]["dev"] == [1, 0]
 
 
 def test_a_run_in_a_fresh_process_gives_what_it_gives_here(tmp_path):

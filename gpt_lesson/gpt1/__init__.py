@@ -15,6 +15,7 @@ _PUBLIC = {
     "GPT1Classifier": "classifier",
     "GPT1ClassifierPreprocessor": "classifier",
     "ExtractState": "classifier",
+    "ClassificationHead": "classifier",
     "build_classifier": "classifier",
     "extend_checkpoint": "classifier",
     "load_classifier": "classifier",

@@ -12,7 +12,7 @@ import keras_hub
 from keras import ops
 
 from gpt_lesson.gpt1.backbone import GPT1Backbone
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer
 
 
 @keras.saving.register_keras_serializable(package="gpt_lesson")
@@ -28,7 +28,7 @@ class GPT1CausalLMPreprocessor(keras_hub.models.CausalLMPreprocessor):
     """
 
     backbone_cls = GPT1Backbone
-    tokenizer_cls = GPT2Tokenizer
+    tokenizer_cls = BookGPT2Tokenizer
 
     def generate_preprocess(self, x, sequence_length=None):
         # KerasHub's packing puts the start token first in every row; keep it only in the

@@ -5,6 +5,10 @@ reads the final hidden state h at the extract token: P(y | x) = softmax(h W_y). 
 keeps its language-model output, through the same tied embedding W_e, for the auxiliary
 objective L1 (``gpt_lesson.tasks.fine_tuning``). A task's tokens that the pre-trained vocabulary
 lacks get output units of their own first (:func:`extend_checkpoint`).
+
+The head is one layer, :class:`ClassificationHead`: fine-tuning trains it beside the LM
+output (:func:`build_classifier`), and the fine-tuned :class:`GPT1Classifier`, a KerasHub
+text classifier saved as a preset, keeps the same backbone and head.
 """
 
 from __future__ import annotations
@@ -23,20 +27,12 @@ from gpt_lesson.config import GPTConfig
 from gpt_lesson.gpt1._deferred import Deferred
 from gpt_lesson.gpt1.backbone import GPT1Backbone
 from gpt_lesson.gpt1.causal_lm import GPT1CausalLM, build_gpt
-from gpt_lesson.gpt1.presets import (
-    Checkpoint,
-    CheckpointError,
-    check_preset_files,
-    check_same_config,
-    check_task_class,
-    load_task,
-    read_backbone_config,
-)
-from gpt_lesson.tasks.transformations import SPECIAL, SpecialIds
+from gpt_lesson.gpt1.presets import Checkpoint, PresetKind, load_task
+from gpt_lesson.tasks.transformations import COMBINES, SPECIAL, SpecialIds
 from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
 if TYPE_CHECKING:  # tokenizers need TensorFlow; the head does not
-    from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
+    from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer
 
 
 def extend_checkpoint(
@@ -44,7 +40,7 @@ def extend_checkpoint(
     new_gpt2_ids: Sequence[int],
     special: SpecialIds = SPECIAL,
     seed=0,
-    tokenizer: GPT2Tokenizer | keras_hub.tokenizers.Tokenizer | None = None,
+    tokenizer: BookGPT2Tokenizer | keras_hub.tokenizers.Tokenizer | None = None,
 ) -> tuple[Checkpoint, int]:
     """The checkpoint with output units for ``new_gpt2_ids`` and the special tokens too.
 
@@ -58,7 +54,7 @@ def extend_checkpoint(
     """
     # Tokenizers need TensorFlow, which the rest of this module (the head) does not.
     from gpt_lesson.gpt1.causal_lm_preprocessor import GPT1CausalLMPreprocessor
-    from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer, spellable
+    from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer, spellable
 
     config = checkpoint.config
     old_ids = (
@@ -67,7 +63,7 @@ def extend_checkpoint(
         else tuple(range(config.vocab_size))
     )
     wanted = sorted({*old_ids, *map(int, new_gpt2_ids), *special.fresh})
-    if isinstance(tokenizer, GPT2Tokenizer):
+    if isinstance(tokenizer, BookGPT2Tokenizer):
         vocabulary = spellable(tokenizer, wanted)
         tokenizer = tokenizer.trimmed(vocabulary)
     else:
@@ -106,7 +102,7 @@ def check_numbers_all(
 
 
 class ExtractState(keras.layers.Layer):
-    """The hidden state at the (first) extract token of each sequence: (batch, d)."""
+    """The hidden state at the (first) extract token of each sequence: (..., T, d) -> (..., d)."""
 
     def __init__(self, extract_id: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -114,47 +110,91 @@ class ExtractState(keras.layers.Layer):
 
     def call(self, hidden, token_ids):
         is_extract = ops.cast(ops.equal(token_ids, self.extract_id), "int32")
-        position = ops.one_hot(ops.argmax(is_extract, axis=1), ops.shape(token_ids)[1])
-        return ops.einsum("bt,btd->bd", ops.cast(position, hidden.dtype), hidden)
+        position = ops.one_hot(ops.argmax(is_extract, axis=-1), ops.shape(token_ids)[-1])
+        return ops.einsum("...t,...td->...d", ops.cast(position, hidden.dtype), hidden)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "extract_id": self.extract_id}
 
 
-def head_layer(units: int, initializer_range: float = 0.02) -> keras.layers.Dense:
-    """W_y (with a bias), initialised N(0, 0.02) like the rest of the model."""
-    return keras.layers.Dense(
-        units,
-        kernel_initializer=keras.initializers.RandomNormal(stddev=initializer_range),
-        name="classification_head",
-    )
+class ClassificationHead(keras.layers.Layer):
+    """GPT-1's head: the hidden state at the extract token, dropout, then W_y (with a bias,
+    initialised N(0, 0.02) like the rest of the model).
 
+    The one head of the package: fine-tuning trains it (:func:`build_classifier`) and the
+    saved :class:`GPT1Classifier` reads text with the same object, so nothing is copied.
+    ``combine`` is the task's (``gpt_lesson.tasks.transformations.Task``): ``"one"`` reads
+    one sequence an example; for several, ``"sum"`` adds their states before W_y
+    (similarity) and ``"choose"`` scores each with a one-unit W_y, the logits being over
+    the sequences (multiple choice).
+    """
 
-class MultiSequenceClassifier(keras.Model):
-    """The head for examples of several sequences, ids (batch, sequences, T): every
-    sequence runs through the Transformer alone; ``"sum"`` adds their extract states before
-    W_y (similarity), ``"choose"`` scores each with W_y and takes a softmax over them
-    (multiple choice). Outputs as :func:`build_classifier`'s, with the LM logits per
-    sequence (batch, sequences, T, V)."""
-
-    def __init__(self, language_model, config, extract_id, combine, num_classes, dropout):
-        super().__init__(name="gpt_classifier")
-        self.body = hidden_and_lm_logits(language_model.backbone)
+    def __init__(
+        self,
+        extract_id: int,
+        num_classes: int = 2,
+        dropout: float = 0.1,
+        combine: str = "one",
+        initializer_range: float = 0.02,
+        **kwargs,
+    ) -> None:
+        if combine not in COMBINES:
+            raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}.")
+        super().__init__(**kwargs)
         self.extract = ExtractState(extract_id, name="extract_state")
         self.dropout = keras.layers.Dropout(dropout, name="head_dropout")
-        self.head = head_layer(1 if combine == "choose" else num_classes, config.initializer_range)
-        self.combine, self.width = combine, config.hidden_dim
+        self.w_y = keras.layers.Dense(
+            1 if combine == "choose" else num_classes,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=initializer_range),
+            name="w_y",
+        )
+        self.extract_id, self.num_classes, self.rate = extract_id, num_classes, dropout
+        self.combine, self.initializer_range = combine, initializer_range
+
+    def build(self, hidden_shape, token_ids_shape=None) -> None:
+        self.w_y.build((None, hidden_shape[-1]))  # W_y reads states of width d
+
+    def call(self, hidden, token_ids, training=None):
+        """Final hidden states (batch, T, d) and ids (batch, T), or (batch, sequences, T, d)
+        and (batch, sequences, T) for ``"sum"`` and ``"choose"`` -> class logits."""
+        states = self.extract(hidden, token_ids)
+        if self.combine == "sum":
+            states = ops.sum(states, axis=1)
+        logits = self.w_y(self.dropout(states, training=training))
+        return ops.squeeze(logits, axis=-1) if self.combine == "choose" else logits
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "extract_id": self.extract_id,
+            "num_classes": self.num_classes,
+            "dropout": self.rate,
+            "combine": self.combine,
+            "initializer_range": self.initializer_range,
+        }
+
+
+class FineTuningClassifier(keras.Model):
+    """What fine-tuning trains: ids -> {"label": the head's class logits, "lm": the language
+    model's logits h W_e^T, through the tied embedding, for the auxiliary L1}, from one pass
+    through the backbone. Ids are (batch, T), or (batch, sequences, T) for a task of several
+    sequences an example, each of which runs through the Transformer alone."""
+
+    def __init__(self, backbone: GPT1Backbone, head: ClassificationHead, **kwargs) -> None:
+        super().__init__(**{"name": "gpt_classifier", **kwargs})
+        self.backbone, self.head = backbone, head
+        head.build((None, None, backbone.gpt_config.hidden_dim))  # W_y exists from the start
 
     def call(self, token_ids, training=False):
-        batch, sequences, length = ops.shape(token_ids)
-        flat = ops.reshape(token_ids, (-1, length))
-        hidden, lm_logits = self.body(flat, training=training)
-        states = ops.reshape(self.extract(hidden, flat), (batch, sequences, self.width))
-        if self.combine == "sum":
-            label = self.head(self.dropout(ops.sum(states, axis=1), training=training))
-        else:
-            label = ops.squeeze(self.head(self.dropout(states, training=training)), axis=-1)
-        return {"label": label, "lm": ops.reshape(lm_logits, (batch, sequences, length, -1))}
+        shape = ops.shape(token_ids)
+        hidden = self.backbone(ops.reshape(token_ids, (-1, shape[-1])), training=training)
+        lm_logits = self.backbone.token_embedding(hidden, reverse=True)
+
+        def per_sequence(x):  # (batch × sequences, T, n) -> the ids' own shape, then n
+            return ops.reshape(x, (*shape, x.shape[-1]))
+
+        label = self.head(per_sequence(hidden), token_ids, training=training)
+        return {"label": label, "lm": per_sequence(lm_logits)}
 
 
 def build_classifier(
@@ -164,32 +204,17 @@ def build_classifier(
     num_classes: int = 2,
     dropout: float = 0.1,
     combine: str = "one",
-) -> keras.Model:
+) -> FineTuningClassifier:
     """ids -> {"label": class logits (batch, classes), "lm": LM logits (batch, seq, V)}.
 
-    The head is dropout then a linear layer W_y initialised N(0, 0.02); the LM logits are
-    the pre-trained model's own, through the tied embedding W_e, for the auxiliary L1.
-    ``combine`` is the task's (``transformations.Task``): other than ``"one"``, the ids
-    hold several sequences per example (:class:`MultiSequenceClassifier`).
+    The pre-trained model's backbone with a fresh :class:`ClassificationHead`: dropout then
+    a linear layer W_y initialised N(0, 0.02) on the hidden state at the extract token.
+    The LM logits are the pre-trained model's own, through the tied embedding W_e, for the
+    auxiliary L1. ``combine`` is the task's (``transformations.Task``): other than
+    ``"one"``, the ids hold several sequences per example.
     """
-    if combine != "one":
-        return MultiSequenceClassifier(
-            language_model, config, extract_id, combine, num_classes, dropout
-        )
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    hidden, lm_logits = hidden_and_lm_logits(language_model.backbone)(token_ids)
-    state = ExtractState(extract_id, name="extract_state")(hidden, token_ids)
-    state = keras.layers.Dropout(dropout, name="head_dropout")(state)
-    class_logits = head_layer(num_classes, config.initializer_range)(state)
-    outputs = {"label": class_logits, "lm": lm_logits}
-    return keras.Model(token_ids, outputs, name="gpt_classifier")
-
-
-def hidden_and_lm_logits(backbone: GPT1Backbone) -> keras.Model:
-    """ids -> (final hidden states h, LM logits h W_e^T), one pass through ``backbone``."""
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    hidden = backbone(token_ids)
-    return keras.Model(token_ids, [hidden, backbone.token_embedding(hidden, reverse=True)])
+    head = ClassificationHead(extract_id, num_classes, dropout, combine, config.initializer_range)
+    return FineTuningClassifier(language_model.backbone, head)
 
 
 @keras.saving.register_keras_serializable(package="gpt_lesson")
@@ -198,7 +223,7 @@ class GPT1ClassifierPreprocessor(keras_hub.models.Preprocessor):
     sentence's BPE ids (its beginning, if too long), extract, then pads."""
 
     backbone_cls = GPT1Backbone
-    tokenizer_cls = Deferred("gpt_lesson.tokenizer.gpt2", "GPT2Tokenizer")
+    tokenizer_cls = Deferred("gpt_lesson.tokenizer.gpt2", "BookGPT2Tokenizer")
 
     @classmethod
     def from_config(cls, config: dict) -> GPT1ClassifierPreprocessor:
@@ -207,7 +232,7 @@ class GPT1ClassifierPreprocessor(keras_hub.models.Preprocessor):
         _ = cls.tokenizer_cls
         return super().from_config(config)
 
-    def __init__(self, tokenizer: GPT2Tokenizer, sequence_length: int = 512, **kwargs) -> None:
+    def __init__(self, tokenizer: BookGPT2Tokenizer, sequence_length: int = 512, **kwargs) -> None:
         super().__init__(**kwargs)
         self.tokenizer, self.sequence_length = tokenizer, sequence_length
         self.packer = None
@@ -236,9 +261,10 @@ class GPT1ClassifierPreprocessor(keras_hub.models.Preprocessor):
 class GPT1Classifier(keras_hub.models.TextClassifier):
     """A fine-tuned GPT-1 as a KerasHub text classifier: text -> class logits.
 
-    The network of :func:`build_classifier` without the LM output fine-tuning needed:
-    backbone, the hidden state at the extract token, dropout, W_y. Saved with
-    ``save_preset`` and loaded with ``from_preset``; ``labels`` names the classes.
+    The backbone and the :class:`ClassificationHead` of one sequence, without the LM output
+    fine-tuning needed. Made from a fine-tuned model by :func:`as_text_classifier` (the same
+    backbone and ``head``), saved with ``save_preset`` and loaded with ``from_preset`` (or
+    :func:`load_classifier`); ``labels`` names the classes.
     """
 
     backbone_cls = GPT1Backbone
@@ -252,28 +278,34 @@ class GPT1Classifier(keras_hub.models.TextClassifier):
         labels: Sequence[str] = (),
         preprocessor: GPT1ClassifierPreprocessor | None = None,
         dropout: float = 0.1,
+        head: ClassificationHead | None = None,
         **kwargs,
     ) -> None:
         # === Layers ===
         self.backbone, self.preprocessor = backbone, preprocessor
-        self.extract = ExtractState(extract_id, name="extract_state")
-        self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
-        self.head = head_layer(num_classes, backbone.gpt_config.initializer_range)
+        if head is None:
+            initializer_range = backbone.gpt_config.initializer_range
+            head = ClassificationHead(extract_id, num_classes, dropout, "one", initializer_range)
+        check_head(head, num_classes, extract_id, dropout)
+        self.head = head
         # === Functional model ===
+        # The head's call traced in this model's graph, not the head as one layer: its
+        # extract state, dropout and W_y are this model's own layers, as in the presets
+        # saved before the head was a layer, so that their weights keep their saved places.
         token_ids = backbone.input
-        state = self.extract(backbone(token_ids), token_ids)
-        super().__init__(inputs=token_ids, outputs=self.head(self.head_dropout(state)), **kwargs)
+        super().__init__(
+            inputs=token_ids, outputs=head.call(backbone(token_ids), token_ids), **kwargs
+        )
         # === Config ===
-        self.num_classes, self.extract_id, self.dropout = num_classes, extract_id, dropout
         self.labels = tuple(labels) or tuple(str(k) for k in range(num_classes))
 
     def get_config(self) -> dict:
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
-            "extract_id": self.extract_id,
+            "num_classes": self.head.num_classes,
+            "extract_id": self.head.extract_id,
             "labels": list(self.labels),
-            "dropout": self.dropout,
+            "dropout": self.head.rate,
         }
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -281,40 +313,45 @@ class GPT1Classifier(keras_hub.models.TextClassifier):
         return keras.ops.convert_to_numpy(keras.ops.softmax(self.predict(list(texts), verbose=0)))
 
 
+def check_head(head: ClassificationHead, num_classes: int, extract_id: int, dropout: float) -> None:
+    """Refuse a head that reads several sequences, or that disagrees with the config."""
+    if head.combine != "one":
+        raise ValueError(
+            f'GPT1Classifier reads one text; a head that combines several ("{head.combine}") '
+            "cannot classify text alone."
+        )
+    if (head.num_classes, head.extract_id, head.rate) != (num_classes, extract_id, dropout):
+        raise ValueError(
+            f"The head has {head.num_classes} classes, extract id {head.extract_id} and "
+            f"dropout {head.rate}, not {num_classes}, {extract_id} and {dropout}."
+        )
+
+
 def as_text_classifier(
-    trained: keras.Model,
-    backbone: GPT1Backbone,
-    tokenizer: GPT2Tokenizer,
-    extract_id: int,
-    labels: Sequence[str],
+    trained: FineTuningClassifier, tokenizer: BookGPT2Tokenizer, labels: Sequence[str]
 ) -> GPT1Classifier:
-    """The fine-tuned ``trained`` (from :func:`build_classifier` on ``backbone``) as a
-    ``GPT1Classifier`` that reads text: the same backbone, a copy of its W_y."""
-    head = trained.get_layer("classification_head")
-    classifier = GPT1Classifier(
+    """The fine-tuned ``trained`` as a ``GPT1Classifier`` that reads text with
+    ``tokenizer``: the same backbone and the same head, nothing copied."""
+    head, backbone = trained.head, trained.backbone
+    return GPT1Classifier(
         backbone,
-        num_classes=head.units,
-        extract_id=extract_id,
+        num_classes=head.num_classes,
+        extract_id=head.extract_id,
         labels=labels,
         preprocessor=GPT1ClassifierPreprocessor(tokenizer, backbone.gpt_config.sequence_length),
-        dropout=trained.get_layer("head_dropout").rate,
+        dropout=head.rate,
+        head=head,
     )
-    classifier.head.set_weights(head.get_weights())
-    return classifier
+
+
+CLASSIFIER = PresetKind(
+    GPT1Classifier,
+    written_by="`python -m gpt_lesson finetune --out FOLDER`",
+    no_folder="no such folder. Pass a folder written by `python -m gpt_lesson finetune --out "
+    "FOLDER` (it holds a fine-tuned classifier's config.json, task.json and model.weights.h5).",
+)
 
 
 def load_classifier(folder: str | Path) -> GPT1Classifier:
     """The fine-tuned classifier saved in ``folder``, with one clear error per bad file."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(
-            f"{folder}: no such folder. Pass a folder written by `python -m gpt_lesson "
-            "finetune --out FOLDER` (it holds a fine-tuned classifier's config.json, "
-            "task.json and model.weights.h5)."
-        )
-    config = read_backbone_config(folder)
-    check_preset_files(folder)
-    check_task_class(folder, GPT1Classifier, "`python -m gpt_lesson finetune --out FOLDER`")
-    classifier = load_task(GPT1Classifier, folder)
-    check_same_config(classifier.backbone, config, folder)
-    return classifier
+    return load_task(folder, CLASSIFIER)

@@ -4,13 +4,16 @@ A run folder written by ``pretrain`` (``gpt_lesson.pretraining.train``) is a Ker
 ``GPT1CausalLM.from_preset(folder)`` loads it like any KerasHub model: ``config.json`` (the
 backbone's configuration), ``model.weights.h5``, ``task.json``, ``preprocessor.json``,
 ``tokenizer.json`` with the tokenizer's files under ``assets/tokenizer/``, and
-``metadata.json``. Beside them the run keeps ``run.json`` (the ``GPTConfig`` and
-``TrainConfig`` it was trained with), ``gpt2_ids.json`` (which GPT-2 id each of a trimmed
-vocabulary's ids stands for) and its history.
+``metadata.json``. A trimmed tokenizer's config (``tokenizer.json``) holds which GPT-2 id
+each of its ids stands for; presets saved before it did keep that list in ``gpt2_ids.json``,
+which still loads. Beside them the run keeps ``run.json`` (the ``GPTConfig`` and
+``TrainConfig`` it was trained with) and its history.
 
-:func:`save_preset` writes a preset whole or not at all; :func:`load_checkpoint` turns every
-way the files can be missing or damaged into a :class:`CheckpointError` that names the file,
-says what is wrong and what to do, so that the command line prints it in one line.
+:func:`save_preset` writes a preset whole or not at all; :func:`load_task`, the one loader
+of both kinds of preset (a language model, :func:`load_checkpoint`, and a fine-tuned
+classifier, ``gpt_lesson.gpt1.classifier.load_classifier``), turns every way the files can be
+missing or damaged into a :class:`CheckpointError` that names the file, says what is wrong
+and what to do, so that the command line prints it in one line.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from gpt_lesson.gpt1.causal_lm import GPT1CausalLM
 from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
 if TYPE_CHECKING:  # tokenizers need TensorFlow; the checkpoints' weights do not
-    from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
+    from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer
 
 RETRAIN = "train again with `python -m gpt_lesson pretrain --out FOLDER`"
 PRESET_FILES = (
@@ -45,7 +48,7 @@ PRESET_FILES = (
     "assets/tokenizer/merges.txt",
 )
 WEIGHTS = "model.weights.h5"
-GPT2_IDS = "gpt2_ids.json"
+GPT2_IDS = "gpt2_ids.json"  # the GPT-2 ids of presets saved before tokenizer.json held them
 BACKBONE_FIELDS = ("name", "trainable", "dtype")  # what Keras adds to GPTConfig's fields
 
 
@@ -62,7 +65,7 @@ class Checkpoint:
     vocabulary: Vocabulary | None  # None: the model's ids are GPT-2's ids themselves
 
     @property
-    def tokenizer(self) -> GPT2Tokenizer | None:
+    def tokenizer(self) -> BookGPT2Tokenizer | None:
         """The model's own tokenizer (trimmed like its vocabulary), when it has one."""
         preprocessor = self.model.preprocessor
         return None if preprocessor is None else preprocessor.tokenizer
@@ -98,13 +101,40 @@ def save_preset(task: keras_hub.models.Task, folder: str | Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class PresetKind:
+    """A kind of preset this package writes: the KerasHub task it holds, and what the error
+    messages tell whoever passes a folder that is not one."""
+
+    task: type[keras_hub.models.Task]
+    written_by: str  # what writes one, e.g. "`python -m gpt_lesson pretrain --out FOLDER`"
+    no_folder: str  # the message for a folder that does not exist, after "{folder}: "
+
+
+CAUSAL_LM = PresetKind(
+    GPT1CausalLM,
+    written_by="`python -m gpt_lesson pretrain --out FOLDER`",
+    no_folder="no such run folder. Pass a folder written by pretrain or save_preset (it "
+    "holds config.json and model.weights.h5).",
+)
+
+
+def load_task(folder: str | Path, kind: PresetKind) -> keras_hub.models.Task:
+    """The ``kind.task`` saved in ``folder``, with one clear error per bad file: each file
+    is checked before KerasHub reads it, and what KerasHub refuses is explained."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: {kind.no_folder}")
+    config = read_backbone_config(folder)
+    check_preset_files(folder)
+    check_task_class(folder, kind)
+    task = from_preset(kind.task, folder)
+    check_same_config(task.backbone, config, folder)
+    return task
+
+
 def read_backbone_config(folder: Path) -> GPTConfig:
     """The ``GPTConfig`` in a preset's ``config.json``, checked for shape and values."""
-    if not folder.is_dir():
-        raise CheckpointError(
-            f"{folder}: no such run folder. Pass a folder written by pretrain or "
-            "save_preset (it holds config.json and model.weights.h5)."
-        )
     path = folder / "config.json"
     if not path.exists():
         raise CheckpointError(
@@ -146,23 +176,22 @@ def check_preset_files(folder: Path) -> None:
         )
 
 
-def check_task_class(folder: Path, wanted: type, write_one: str) -> None:
-    """Refuse a preset whose ``task.json`` holds another kind of model than ``wanted``
-    (KerasHub would build ``wanted`` from its backbone without a word); ``write_one`` says
-    how to make the right kind."""
+def check_task_class(folder: Path, kind: PresetKind) -> None:
+    """Refuse a preset whose ``task.json`` holds another kind of model than ``kind.task``
+    (KerasHub would build that from its backbone without a word)."""
     try:
         record = json.loads((folder / "task.json").read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{folder / 'task.json'} is not valid JSON ({error}).") from error
     task = record.get("class_name") if isinstance(record, dict) else None
-    if task != wanted.__name__:
+    if task != kind.task.__name__:
         raise CheckpointError(
-            f"{folder} holds a {task}, not a {wanted.__name__}: pass a folder written by "
-            f"{write_one}."
+            f"{folder} holds a {task}, not a {kind.task.__name__}: pass a folder written by "
+            f"{kind.written_by}."
         )
 
 
-def load_task(cls: type[keras_hub.models.Task], folder: Path) -> keras_hub.models.Task:
+def from_preset(cls: type[keras_hub.models.Task], folder: Path) -> keras_hub.models.Task:
     """``cls.from_preset(folder)``, with a message for weights that are damaged or misfit."""
     try:
         return cls.from_preset(str(folder))
@@ -190,8 +219,19 @@ def check_same_config(backbone: GPT1Backbone, config: GPTConfig, folder: Path) -
         )
 
 
+def read_vocabulary(model: GPT1CausalLM, folder: Path) -> Vocabulary | None:
+    """The GPT-2 ids of a trimmed vocabulary, which its tokenizer holds (or, in a preset
+    saved before it did, ``gpt2_ids.json``); None when the model uses GPT-2's ids as they are."""
+    tokenizer = None if model.preprocessor is None else model.preprocessor.tokenizer
+    kept = getattr(tokenizer, "kept", None)  # GPT-1's tokenizer is never trimmed
+    if kept is not None:
+        return kept
+    return read_gpt2_ids(folder, model.backbone.gpt_config.vocab_size)
+
+
 def read_gpt2_ids(folder: Path, model_vocab_size: int) -> Vocabulary | None:
-    """The GPT-2 ids of a trimmed vocabulary; None when the model uses GPT-2's ids as they are."""
+    """The GPT-2 ids of ``gpt2_ids.json`` (presets saved before the tokenizer held them);
+    None when there is no such file."""
     path = folder / GPT2_IDS
     if not path.exists():
         return None
@@ -209,13 +249,9 @@ def read_gpt2_ids(folder: Path, model_vocab_size: int) -> Vocabulary | None:
 
 def load_checkpoint(folder: str | Path) -> Checkpoint:
     """The model saved in a preset or run folder, with its tokenizer and vocabulary."""
-    folder = Path(folder)
-    config = read_backbone_config(folder)
-    check_preset_files(folder)
-    check_task_class(folder, GPT1CausalLM, "`python -m gpt_lesson pretrain --out FOLDER`")
-    model = load_task(GPT1CausalLM, folder)
-    check_same_config(model.backbone, config, folder)
-    return Checkpoint(model, config, read_gpt2_ids(folder, config.vocab_size))
+    model = load_task(folder, CAUSAL_LM)
+    config = model.backbone.gpt_config
+    return Checkpoint(model, config, read_vocabulary(model, Path(folder)))
 
 
 def is_preset(folder: Path) -> bool:

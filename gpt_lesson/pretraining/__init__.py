@@ -1,7 +1,9 @@
 """Pre-training (chapter 3): token ids cut into windows for ``tf.data`` (``pipeline``), the
 masked LM loss and its metrics (``objectives``), ``pretrain`` and the run folder it writes
-(``train``), exact resumption (``resume``), ``tf.distribute`` (``distribute``), and the
-uncached generation loop beside KerasHub's cached one (``generate``, ``sampler_settings``)."""
+(``train``) and its logs read back (``history``), exact resumption (``resume``),
+``tf.distribute`` (``distribute``), and the uncached generation loop beside KerasHub's cached
+one (``generate``, ``sampler_settings``). The optimizer and its schedules are shared with
+fine-tuning, in ``gpt_lesson.optimization``."""
 
 from gpt_lesson._lazy import lazy_exports
 

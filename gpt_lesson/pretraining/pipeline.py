@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from gpt_lesson._files import replaced_atomically
 from gpt_lesson.data import data_dir
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def split_text(text: str, validation_fraction: float = 0.1) -> TextSplit:
     return TextSplit(train=text[:cut], validation=text[cut:])
 
 
-def token_ids(text: str, tokenizer: GPT2Tokenizer, cache: bool = True) -> np.ndarray:
+def token_ids(text: str, tokenizer: BookGPT2Tokenizer, cache: bool = True) -> np.ndarray:
     """The token ids of ``text`` (int32), read from the on-disk cache when possible.
 
     Tokenizes with the graph path, i.e. the same code ``tf.data`` would run.
@@ -55,7 +55,7 @@ def token_ids(text: str, tokenizer: GPT2Tokenizer, cache: bool = True) -> np.nda
     return ids
 
 
-def tokenize_in_graph(tokenizer: GPT2Tokenizer, text: str) -> tf.Tensor:
+def tokenize_in_graph(tokenizer: BookGPT2Tokenizer, text: str) -> tf.Tensor:
     """Tokenize one string with the tokenizer's graph path (as inside ``Dataset.map``)."""
     return tf.function(tokenizer)(tf.constant(text))
 

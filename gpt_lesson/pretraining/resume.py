@@ -32,7 +32,6 @@ covered: the wall-clock columns (``minutes``), and runs on GPUs, where some kern
 from __future__ import annotations
 
 import csv
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_lesson._files import replaced_atomically, write_text
+from gpt_lesson._keras_hub import stable_path
 
 STATE_FILE = "resume.npz"
 
@@ -79,11 +79,6 @@ def plan(position: Position, steps_per_epoch: int, epochs: int) -> list[Segment]
     return segments
 
 
-# Keras numbers some names per process (the second optimizer is ``adam_w_1``, dropout's
-# random states live in ``seed_generator_7``), so those numbers are not part of a key.
-_SEED_GENERATOR = re.compile(r"seed_generator_\d+")
-
-
 def state_variables(model: keras.Model) -> dict[str, keras.Variable]:
     """Weights, dropout random states, optimizer variables and metric sums, keyed by path
     (``variable:decoder_0/feedforward_output_dense/kernel``, ``optimizer:iteration``, ...),
@@ -93,14 +88,14 @@ def state_variables(model: keras.Model) -> dict[str, keras.Variable]:
     generator's number, in whose place repeated keys within one layer get ``#1``, ``#2``, ...
     in the order the layer creates them."""
     groups = {
-        "variable": [(v.path, v) for v in model.variables],
-        "optimizer": [(v.path.split("/", 1)[-1], v) for v in model.optimizer.variables],
-        "metric": [(v.path, v) for v in model.metrics_variables],
+        "variable": [(stable_path(v), v) for v in model.variables],
+        "optimizer": [(stable_path(v, drop_owner=True), v) for v in model.optimizer.variables],
+        "metric": [(stable_path(v), v) for v in model.metrics_variables],
     }
     keyed, seen = {}, Counter()
     for prefix, variables in groups.items():
         for path, variable in variables:
-            key = f"{prefix}:{_SEED_GENERATOR.sub('seed_generator', path)}"
+            key = f"{prefix}:{path}"
             keyed[f"{key}#{seen[key]}" if seen[key] else key] = variable
             seen[key] += 1
     return keyed

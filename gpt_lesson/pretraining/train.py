@@ -1,14 +1,16 @@
-"""Pre-training with Keras ``fit``: AdamW, warmup + cosine, clipping, checkpoints, resume.
+"""Pre-training with Keras ``fit``: AdamW, warmup + cosine, clipping (``gpt_lesson.optimization``),
+checkpoints, resume.
 
 One run writes into its own folder:
 
 - a KerasHub preset of the model after the last finished epoch (``config.json``,
   ``model.weights.h5``, the tokenizer, ...; see ``gpt_lesson.gpt1.presets``), written whole
-  or not at all, so ``GPT1CausalLM.from_preset(folder)`` loads it;
+  or not at all, so ``GPT1CausalLM.from_preset(folder)`` loads it; a trimmed tokenizer's
+  ``tokenizer.json`` holds the GPT-2 ids the model's outputs stand for;
 - ``run.json``: the model's ``GPTConfig`` and the ``TrainConfig``;
-- ``gpt2_ids.json``: the GPT-2 ids the model's outputs stand for, when trimmed;
 - ``history.csv``: loss, accuracy, validation loss and bits per character per epoch;
-- ``steps.csv``: each step's training loss and number of examples;
+- ``steps.csv``: each step's training loss and number of examples (both read back by
+  ``gpt_lesson.pretraining.history``);
 - ``resume.npz``: the whole training state, so a killed run resumes exactly where it was
   (see ``gpt_lesson.pretraining.resume``);
 - ``summary.json``: what the run reached, written when it ends.
@@ -19,7 +21,6 @@ are built in its scope and ``fit`` splits every batch across the replicas.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import time
@@ -32,20 +33,23 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_lesson._files import replaced_atomically, write_json
+from gpt_lesson._keras_hub import mean_sums
 from gpt_lesson.config import GPTConfig, TrainConfig
 from gpt_lesson.data import read_text
 from gpt_lesson.gpt1.causal_lm import GPT1CausalLM, build_gpt
 from gpt_lesson.gpt1.causal_lm_preprocessor import GPT1CausalLMPreprocessor
-from gpt_lesson.gpt1.presets import GPT2_IDS, save_preset
+from gpt_lesson.gpt1.presets import save_preset
+from gpt_lesson.optimization import StopAfter, make_optimizer, make_schedule
 from gpt_lesson.pretraining import pipeline, resume
 from gpt_lesson.pretraining.distribute import run_folder
+from gpt_lesson.pretraining.history import HISTORY, STEPS, last_epoch_logs
 from gpt_lesson.pretraining.objectives import (
     MaskedAccuracy,
     MaskedLMLoss,
     bits_per_character,
     token_nll,
 )
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer, spellable
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer, spellable
 from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
 RUN_RECORD = "run.json"  # the GPTConfig and TrainConfig a run was trained with
@@ -60,7 +64,7 @@ class LMData:
     validation_characters: int
 
 
-def load_shakespeare(tokenizer: GPT2Tokenizer) -> LMData:
+def load_shakespeare(tokenizer: BookGPT2Tokenizer) -> LMData:
     """Tiny Shakespeare, split by characters (last 10% for validation), as token ids."""
     split = pipeline.split_text(read_text("shakespeare"))
     return LMData(
@@ -70,36 +74,11 @@ def load_shakespeare(tokenizer: GPT2Tokenizer) -> LMData:
     )
 
 
-def steps_per_epoch(num_tokens: int, config: GPTConfig, train: TrainConfig) -> int:
+def steps_per_epoch(num_tokens: int, config: GPTConfig, recipe: TrainConfig) -> int:
     """Batches per pass over ``num_tokens`` with windows of the context length."""
     windows = -(-(num_tokens - 1) // config.sequence_length)
-    steps = -(-windows // train.batch_size)
-    return min(steps, train.max_steps_per_epoch or steps)
-
-
-def make_schedule(train: TrainConfig, total_steps: int) -> keras.optimizers.schedules.CosineDecay:
-    """Learning rate: linear warmup from 0 to the peak, then cosine decay to 0."""
-    warmup = min(train.warmup_steps, max(total_steps - 1, 0))
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        warmup_target=train.learning_rate,
-        warmup_steps=warmup,
-        decay_steps=max(total_steps - warmup, 1),
-    )
-
-
-def make_optimizer(model: keras.Model, train: TrainConfig, total_steps: int) -> keras.Optimizer:
-    """AdamW on the warmup + cosine schedule, decay on matrices only, gradients clipped."""
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=make_schedule(train, total_steps),
-        weight_decay=train.weight_decay,
-        clipnorm=train.clipnorm,
-    )
-    # Biases and layer-norm gains and offsets are vectors: no decay for them.
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
-    )
-    return optimizer
+    steps = -(-windows // recipe.batch_size)
+    return min(steps, recipe.max_steps_per_epoch or steps)
 
 
 def make_nats_step(model: keras.Model, pad_id: int, jit_compile: bool = True):
@@ -170,7 +149,7 @@ class PresetCheckpoint(keras.callbacks.Callback):
     """Saves the model as a preset (with its tokenizer) after every epoch, whole or not at
     all (``save_preset``), so the folder always holds the last good, loadable model."""
 
-    def __init__(self, folder: Path, tokenizer: GPT2Tokenizer) -> None:
+    def __init__(self, folder: Path, tokenizer: BookGPT2Tokenizer) -> None:
         super().__init__()
         self.folder, self.tokenizer = folder, tokenizer
 
@@ -181,8 +160,9 @@ class PresetCheckpoint(keras.callbacks.Callback):
 class StepLosses(keras.callbacks.Callback):
     """Appends each step's own training loss (and batch size) to ``steps.csv``.
 
-    Keras reports the epoch's running mean; its loss tracker's total and count, read
-    before and after a batch, give that batch's mean loss exactly (to float32 rounding).
+    Keras reports the epoch's running mean; the sums behind it (its loss tracker's total
+    and count), read before and after a batch, give that batch's mean loss exactly (to
+    float32 rounding).
     """
 
     def __init__(self, path: Path) -> None:
@@ -206,7 +186,7 @@ class StepLosses(keras.callbacks.Callback):
 
     def _totals(self) -> tuple[float, float]:
         tracker = next(metric for metric in self.model.metrics if metric.name == "loss")
-        return float(tracker.total.numpy()), float(tracker.count.numpy())
+        return mean_sums(tracker)
 
 
 class WeightSnapshots(keras.callbacks.Callback):
@@ -241,24 +221,7 @@ def snapshot_path(folder: Path, step: int) -> Path:
     return Path(folder) / f"step-{step:06d}.weights.h5"
 
 
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training after the first batch that ends ``minutes`` after the start; the
-    epoch is closed as usual, so validation and checkpoint still run."""
-
-    def __init__(self, minutes: float) -> None:
-        super().__init__()
-        self.seconds = minutes * 60.0
-        self.start = time.monotonic()
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.start = time.monotonic()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if time.monotonic() - self.start >= self.seconds:
-            self.model.stop_training = True
-
-
-def with_preprocessor(model: GPT1CausalLM, tokenizer: GPT2Tokenizer) -> GPT1CausalLM:
+def with_preprocessor(model: GPT1CausalLM, tokenizer: BookGPT2Tokenizer) -> GPT1CausalLM:
     """The same network (shared weights) with a preprocessor, to save and generate text.
 
     The training model has none: ``fit`` would otherwise run it over the token ids.
@@ -300,45 +263,122 @@ def check_same_run(folder: Path, config: GPTConfig) -> None:
         )
 
 
-def last_epoch_logs(path: Path) -> dict[str, float]:
-    """The last row of ``history.csv`` as numbers (empty when no epoch has finished)."""
-    if not path.exists():
-        return {}
-    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-    return {k: float(v) for k, v in rows[-1].items() if k != "epoch"} if rows else {}
-
-
-def save_run_config(folder: Path, config: GPTConfig, train: TrainConfig) -> None:
+def save_run_config(folder: Path, config: GPTConfig, recipe: TrainConfig) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(train)}
+    record = {"model": dataclasses.asdict(config), "train": dataclasses.asdict(recipe)}
     write_json(folder / RUN_RECORD, record, indent=2)
 
 
-def run_callbacks(
-    folder: Path,
-    validation_set: tf.data.Dataset,
-    data: LMData,
+@dataclass(frozen=True)
+class ModelCorpus:
+    """The texts as the model sees them: its token ids, its pad id and its tokenizer
+    (GPT-2's, or trimmed to the ids the corpus uses)."""
+
+    train_ids: np.ndarray
+    validation_ids: np.ndarray
+    pad_id: int
+    tokenizer: BookGPT2Tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+
+def model_corpus(data: LMData, tokenizer: BookGPT2Tokenizer, trim: bool) -> ModelCorpus:
+    """``data`` as it is, or (``trim``) renumbered to a tokenizer trimmed to the ids the
+    corpus uses, which stays able to spell any text (see ``gpt_lesson.tokenizer.vocabulary``)."""
+    if not trim:
+        return ModelCorpus(data.train_ids, data.validation_ids, tokenizer.pad_id, tokenizer)
+    specials = (tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id)
+    used = Vocabulary.used_by(data.train_ids, data.validation_ids, always=specials)
+    trimmed = tokenizer.trimmed(spellable(tokenizer, used.gpt2_ids))
+    return ModelCorpus(
+        trimmed.kept.compact(data.train_ids),
+        trimmed.kept.compact(data.validation_ids),
+        trimmed.pad_id,
+        trimmed,
+    )
+
+
+def train_windows(corpus: ModelCorpus, config: GPTConfig, recipe: TrainConfig) -> tf.data.Dataset:
+    """The training text as endless shuffled batches of windows (shifted at random, or cut
+    at fixed places)."""
+    length, batch, pad = config.sequence_length, recipe.batch_size, corpus.pad_id
+    if recipe.shift_windows:
+        return pipeline.shifted_lm_windows(corpus.train_ids, length, batch, pad, seed=recipe.seed)
+    return pipeline.lm_windows(
+        corpus.train_ids, length, batch, pad, shuffle=True, seed=recipe.seed
+    ).repeat()
+
+
+def compiled_model(
+    config: GPTConfig,
+    recipe: TrainConfig,
     pad_id: int,
-    train: TrainConfig,
-    tokenizer: GPT2Tokenizer,
+    total_steps: int,
+    strategy: tf.distribute.Strategy,
+) -> GPT1CausalLM:
+    """A fresh model, compiled with the masked loss and AdamW on the recipe's schedule, in
+    ``strategy``'s scope."""
+    with strategy.scope():
+        model = build_gpt(config)
+        schedule = make_schedule(recipe, total_steps)
+        model.compile(
+            optimizer=make_optimizer(model, schedule, recipe),
+            loss=MaskedLMLoss(pad_id),
+            metrics=[MaskedAccuracy(pad_id)],
+            weighted_metrics=None,  # KerasHub's default adds an unmasked accuracy
+            jit_compile=recipe.jit_compile,
+        )
+    return model
+
+
+def run_callbacks(
+    folder: Path, data: LMData, corpus: ModelCorpus, config: GPTConfig, recipe: TrainConfig
 ) -> list[keras.callbacks.Callback]:
     """Exact validation numbers, the atomic checkpoint, the history (the resume state is
     saved by ``resume.fit_resumably``, after these)."""
+    length, batch, pad = config.sequence_length, recipe.batch_size, corpus.pad_id
+    validation_set = pipeline.lm_windows(corpus.validation_ids, length, batch, pad, shuffle=False)
     return [
         ValidationBitsPerCharacter(
-            validation_set, data.validation_characters, pad_id, train.jit_compile
+            validation_set, data.validation_characters, pad, recipe.jit_compile
         ),
-        PresetCheckpoint(folder, tokenizer),
-        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True),
-        StepLosses(folder / "steps.csv"),
+        PresetCheckpoint(folder, corpus.tokenizer),
+        keras.callbacks.CSVLogger(str(folder / HISTORY), append=True),
+        StepLosses(folder / STEPS),
     ]
+
+
+def stop_callbacks(recipe: TrainConfig) -> list[keras.callbacks.Callback]:
+    """The recipe's time limit, if it has one."""
+    return [] if recipe.max_minutes is None else [StopAfter(minutes=recipe.max_minutes)]
+
+
+def write_summary(
+    folder: Path,
+    histories: Sequence[keras.callbacks.History],
+    steps: int,
+    minutes: float,
+    model: keras.Model,
+) -> dict:
+    """What the run reached (``summary.json``): epochs, time, size and the last epoch's logs."""
+    summary = {
+        "epochs_run": sum(len(history.epoch) for history in histories),
+        "steps_per_epoch": steps,
+        "minutes": minutes,
+        "parameters": model.count_params(),
+        **last_epoch_logs(folder / HISTORY),
+    }
+    write_json(folder / "summary.json", summary, indent=2)
+    return summary
 
 
 def pretrain(
     config: GPTConfig,
-    train: TrainConfig,
+    recipe: TrainConfig,
     data: LMData,
-    tokenizer: GPT2Tokenizer,
+    tokenizer: BookGPT2Tokenizer,
     folder: str | Path,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -348,71 +388,34 @@ def pretrain(
 
     ``callbacks`` are added after the run's own (validation, checkpoint, history).
     ``strategy`` (default: the current one, a single device) decides where training runs;
-    ``train.batch_size`` is the global batch, split across its replicas.
+    ``recipe.batch_size`` is the global batch, split across its replicas.
     """
     strategy = strategy or tf.distribute.get_strategy()
     folder = run_folder(Path(folder), strategy)
     folder.mkdir(parents=True, exist_ok=True)
     check_corpus(data, config)
-    keras.utils.set_random_seed(train.seed)
-    train_ids, validation_ids, pad = data.train_ids, data.validation_ids, tokenizer.pad_id
-    vocabulary, model_tokenizer = None, tokenizer
-    if train.trim_vocabulary:
-        specials = (tokenizer.pad_id, tokenizer.start_id, tokenizer.end_id)
-        used = Vocabulary.used_by(train_ids, validation_ids, always=specials)
-        vocabulary = spellable(tokenizer, used.gpt2_ids)  # any text can still be encoded
-        model_tokenizer = tokenizer.trimmed(vocabulary)
-        config = dataclasses.replace(config, vocab_size=vocabulary.size)
-        train_ids, validation_ids = (
-            vocabulary.compact(train_ids),
-            vocabulary.compact(validation_ids),
-        )
-        pad = int(vocabulary.compact(np.array([pad]))[0])
-
-    def make_train_set() -> tf.data.Dataset:
-        if train.shift_windows:
-            return pipeline.shifted_lm_windows(
-                train_ids, config.sequence_length, train.batch_size, pad, seed=train.seed
-            )
-        return pipeline.lm_windows(
-            train_ids, config.sequence_length, train.batch_size, pad, shuffle=True, seed=train.seed
-        ).repeat()
-
-    validation_set = pipeline.lm_windows(
-        validation_ids, config.sequence_length, train.batch_size, pad, shuffle=False
-    )
-    steps = steps_per_epoch(len(train_ids), config, train)
-
-    with strategy.scope():
-        model = build_gpt(config)
-        model.compile(
-            optimizer=make_optimizer(model, train, total_steps=steps * train.epochs),
-            loss=MaskedLMLoss(pad),
-            metrics=[MaskedAccuracy(pad)],
-            weighted_metrics=None,  # KerasHub's default adds an unmasked accuracy
-            jit_compile=train.jit_compile,
-        )
+    keras.utils.set_random_seed(recipe.seed)
+    corpus = model_corpus(data, tokenizer, recipe.trim_vocabulary)
+    if recipe.trim_vocabulary:
+        config = dataclasses.replace(config, vocab_size=corpus.vocab_size)
+    steps = steps_per_epoch(len(corpus.train_ids), config, recipe)
+    model = compiled_model(config, recipe, corpus.pad_id, steps * recipe.epochs, strategy)
     check_same_run(folder, config)  # before anything in the folder is written
-    if vocabulary is not None:
-        vocabulary.save(folder / GPT2_IDS)
-    save_run_config(folder, config, train)
+    save_run_config(folder, config, recipe)
     callbacks = [
-        *run_callbacks(folder, validation_set, data, pad, train, model_tokenizer),
+        *run_callbacks(folder, data, corpus, config, recipe),
         *callbacks,
+        *stop_callbacks(recipe),
     ]
-    if train.max_minutes is not None:
-        callbacks.append(TimeLimit(train.max_minutes))
-
     start = time.monotonic()
     histories = resume.fit_resumably(
-        model, make_train_set, folder, train.epochs, steps, train.save_every, callbacks, verbose
+        model,
+        lambda: train_windows(corpus, config, recipe),
+        folder,
+        recipe.epochs,
+        steps,
+        recipe.save_every,
+        callbacks,
+        verbose,
     )
-    summary = {
-        "epochs_run": sum(len(history.epoch) for history in histories),
-        "steps_per_epoch": steps,
-        "minutes": (time.monotonic() - start) / 60.0,
-        "parameters": model.count_params(),
-        **last_epoch_logs(folder / "history.csv"),
-    }
-    write_json(folder / "summary.json", summary, indent=2)
-    return summary
+    return write_summary(folder, histories, steps, (time.monotonic() - start) / 60.0, model)

@@ -1,4 +1,4 @@
-"""CoLA, the experiment of chapter 5: data, one fine-tuning run, the ablation, zero-shot.
+"""CoLA, the experiment of chapter 5: data, one fine-tuning run, zero-shot, the ablation read.
 
 CoLA's test labels are not public, so the in-domain dev set (527 sentences) is the test
 set and the out-of-domain dev set (516) a second one; every choice is made on a
@@ -10,6 +10,9 @@ uses, so the checkpoint is extended by the ids of all three splits (no labels ar
 at) and the special tokens; :class:`CoLAData` reports how many tokens that affects. A
 converted GPT-1 (``gpt_lesson.gpt1.convert``) reads text with its own tokenizer, whose
 vocabulary already holds every id and the special tokens (:func:`text_tokenizer`).
+
+The ablation itself, which regenerates the committed results, is run by
+``experiments/cola_ablation.py``; this module holds its rows and reads its results.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +28,21 @@ import numpy as np
 from gpt_lesson.config import TRAINING, current_profile, get_preset
 from gpt_lesson.data import LabelledSentences, read_cola
 from gpt_lesson.gpt1.classifier import as_text_classifier, extend_checkpoint
-from gpt_lesson.gpt1.presets import Checkpoint, is_preset, load_checkpoint, save_preset
+from gpt_lesson.gpt1.presets import Checkpoint, is_preset, save_preset
 from gpt_lesson.pretraining.objectives import matthews_correlation
 from gpt_lesson.pretraining.train import load_shakespeare, pretrain
 from gpt_lesson.tasks.batches import Encoded
 from gpt_lesson.tasks.fine_tuning import FinetuneConfig, evaluate, finetune
 from gpt_lesson.tasks.intervals import Difference, welch_difference
-from gpt_lesson.tasks.transformations import SPECIAL, SpecialIds, classification_input
+from gpt_lesson.tasks.transformations import (
+    SPECIAL,
+    SpecialIds,
+    classification_input,
+    pad_and_extract,
+)
 from gpt_lesson.tasks.zero_shot import best_threshold, mean_log_probabilities
 from gpt_lesson.tokenizer.gpt1 import GPT1Tokenizer
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer, load_gpt2_tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer, load_gpt2_tokenizer
 
 EVALUATION_SPLITS = ("validation", "dev", "dev_out_of_domain")
 LABELS = ("unacceptable", "acceptable")  # CoLA's labels 0 and 1
@@ -61,14 +68,14 @@ class CoLAData:
 
     @property
     def pad(self) -> int:
-        return int(self.checkpoint.to_model_ids([self.special.pad])[0])
+        return pad_and_extract(self.checkpoint, self.special)[0]
 
     @property
     def extract(self) -> int:
-        return int(self.checkpoint.to_model_ids([self.special.extract])[0])
+        return pad_and_extract(self.checkpoint, self.special)[1]
 
 
-def text_tokenizer(checkpoint: Checkpoint) -> GPT1Tokenizer | GPT2Tokenizer:
+def text_tokenizer(checkpoint: Checkpoint) -> GPT1Tokenizer | BookGPT2Tokenizer:
     """The tokenizer a task's text is read with: the checkpoint's own when it has its own
     vocabulary (a converted GPT-1's), else GPT-2's whole (a trimmed model's ids are GPT-2's,
     mapped)."""
@@ -76,7 +83,7 @@ def text_tokenizer(checkpoint: Checkpoint) -> GPT1Tokenizer | GPT2Tokenizer:
     return own if isinstance(own, GPT1Tokenizer) else load_gpt2_tokenizer()
 
 
-def special_ids(tokenizer: GPT1Tokenizer | GPT2Tokenizer) -> SpecialIds:
+def special_ids(tokenizer: GPT1Tokenizer | BookGPT2Tokenizer) -> SpecialIds:
     """The ids the transformations add, as ``tokenizer`` numbers them: GPT-1's carries its
     own; GPT-2's ids are ``SPECIAL``'s."""
     return tokenizer.special_ids if isinstance(tokenizer, GPT1Tokenizer) else SPECIAL
@@ -100,7 +107,7 @@ def carve_validation(
 
 def prepare_cola(
     checkpoint: Checkpoint,
-    tokenizer: GPT1Tokenizer | GPT2Tokenizer,
+    tokenizer: GPT1Tokenizer | BookGPT2Tokenizer,
     seed: int = 0,
     unseen: str = "grow",
 ) -> CoLAData:
@@ -157,22 +164,17 @@ def prepare_cola(
     )
 
 
-def pretrained_checkpoint(folder: str | Path, tokenizer: GPT2Tokenizer) -> Checkpoint:
-    """The pre-trained model in ``folder``; when there is none, pre-train one there first
-    with the profile's preset (chapter 3's recipe; the quick preset under CI)."""
+def pretrain_if_missing(folder: str | Path, tokenizer: BookGPT2Tokenizer) -> None:
+    """When ``folder`` holds no pre-trained model, pre-train one there with the profile's
+    preset (chapter 3's recipe; the quick preset under CI), for chapter 5 to fine-tune.
+    Read it with ``load_checkpoint(folder)``."""
     folder = Path(folder)
-    if not is_preset(folder):
-        preset = current_profile().pretrain_preset
-        print(f"No checkpoint in {folder}: pre-training the {preset!r} preset there first.")
-        pretrain(
-            get_preset(preset),
-            TRAINING[preset],
-            load_shakespeare(tokenizer),
-            tokenizer,
-            folder,
-            verbose=2,
-        )
-    return load_checkpoint(folder)
+    if is_preset(folder):
+        return
+    preset = current_profile().pretrain_preset
+    print(f"No checkpoint in {folder}: pre-training the {preset!r} preset there first.")
+    data = load_shakespeare(tokenizer)
+    pretrain(get_preset(preset), TRAINING[preset], data, tokenizer, folder, verbose=2)
 
 
 def run_once(data: CoLAData, config: FinetuneConfig, save_to: str | Path | None = None) -> dict:
@@ -190,10 +192,7 @@ def run_once(data: CoLAData, config: FinetuneConfig, save_to: str | Path | None 
     }
     if save_to is not None:
         tokenizer = data.checkpoint.tokenizer
-        classifier = as_text_classifier(
-            result.classifier, result.backbone, tokenizer, data.extract, LABELS
-        )
-        save_preset(classifier, save_to)
+        save_preset(as_text_classifier(result.classifier, tokenizer, LABELS), save_to)
     return {
         "config": dataclasses.asdict(config),
         "steps": result.steps,
@@ -254,42 +253,6 @@ def ablation_configs(
     return {
         row: dataclasses.replace(base, **changes, learning_rate=rates.get(row, base.learning_rate))
         for row, changes in ABLATION_ROWS.items()
-    }
-
-
-def run_ablation(
-    data: CoLAData,
-    configs: dict[str, FinetuneConfig],
-    seeds: tuple[int, ...],
-    run: Callable[[CoLAData, FinetuneConfig], dict] = run_once,
-) -> dict:
-    """The paper's Table 5 at small scale: every row of ``configs`` (``ablation_configs``)
-    with every seed, plus the majority baseline and zero-shot. Returns everything, curves
-    included. ``run`` fine-tunes once (a caller may pass one that reuses saved runs)."""
-    start = time.monotonic()
-    runs = []
-    for row, config in configs.items():
-        for seed in seeds:
-            record = run(data, dataclasses.replace(config, seed=seed))
-            mcc, minutes = record["dev"]["mcc"], record["minutes"]
-            print(f"{row}, seed {seed}: dev MCC {mcc:.3f} ({minutes:.1f} min)", flush=True)
-            runs.append({"row": row, "seed": seed, **record})
-    return {
-        "configs": {row: dataclasses.asdict(config) for row, config in configs.items()},
-        "seeds": list(seeds),
-        "majority": majority_baseline(data),
-        "zero_shot": zero_shot(data),
-        "runs": runs,
-        "vocabulary": {
-            "added_ids": data.added_ids,
-            "tokens_added": data.tokens_added,
-            "sentences_with_added": data.sentences_with_added,
-            "holds_added": {
-                name: list(map(int, data.holds_added[name])) for name in EVALUATION_SPLITS
-            },
-            "truncated": data.truncated,
-        },
-        "minutes": (time.monotonic() - start) / 60.0,
     }
 
 

@@ -20,10 +20,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from gpt_lesson.gpt1.backbone import GPT1Backbone
 from gpt_lesson.gpt1.causal_lm import build_gpt
-from gpt_lesson.gpt1.classifier import build_classifier
+from gpt_lesson.gpt1.classifier import FineTuningClassifier, build_classifier
 from gpt_lesson.gpt1.presets import Checkpoint
+from gpt_lesson.optimization import StopAfter, make_optimizer, warmup_linear
 from gpt_lesson.pretraining.objectives import (
     MaskedAccuracy,
     MaskedLMLoss,
@@ -31,7 +31,7 @@ from gpt_lesson.pretraining.objectives import (
     matthews_correlation,
 )
 from gpt_lesson.tasks.batches import Encoded, classification_dataset, pad_batch
-from gpt_lesson.tasks.transformations import SPECIAL, SpecialIds
+from gpt_lesson.tasks.transformations import SPECIAL, SpecialIds, pad_and_extract
 
 # --- Scores of a classifier -------------------------------------------------------------
 
@@ -96,26 +96,6 @@ class FinetuneConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
 
 
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """0 -> peak linearly over ``warmup_steps``, then linearly down to 0 at ``total_steps``."""
-
-    def __init__(self, peak: float, warmup_steps: int, total_steps: int) -> None:
-        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        warmup = self.peak * step / max(self.warmup_steps, 1)
-        remaining = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
-        return ops.where(step < self.warmup_steps, warmup, self.peak * ops.maximum(remaining, 0.0))
-
-    def get_config(self) -> dict:
-        return {
-            "peak": self.peak,
-            "warmup_steps": self.warmup_steps,
-            "total_steps": self.total_steps,
-        }
-
-
 class ValidationCurve(keras.callbacks.Callback):
     """Every ``every`` steps, records the step, the running training losses L2 and L1 and
     the validation MCC and L2, so short runs still get a curve."""
@@ -151,42 +131,14 @@ class ValidationCurve(keras.callbacks.Callback):
         )
 
 
-class StepLimit(keras.callbacks.Callback):
-    """Stops training after ``steps`` batches (for quick runs)."""
-
-    def __init__(self, steps: int) -> None:
-        super().__init__()
-        self.steps, self.done = steps, 0
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.done += 1
-        if self.done >= self.steps:
-            self.model.stop_training = True
-
-
-def make_optimizer(model: keras.Model, config: FinetuneConfig, total_steps: int):
-    """AdamW on the warmup + linear-decay schedule; no decay on vectors; clipped gradients."""
-    warmup = max(1, math.ceil(config.warmup_fraction * total_steps))
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=WarmupLinearDecay(config.learning_rate, warmup, total_steps),
-        weight_decay=config.weight_decay,
-        clipnorm=config.clipnorm,
-    )
-    optimizer.exclude_from_weight_decay(
-        var_list=[v for v in model.trainable_variables if len(v.shape) < 2]
-    )
-    return optimizer
-
-
 @dataclass(frozen=True)
 class FinetuneResult:
     """A fine-tuned classifier, its validation curve and how long it trained."""
 
-    classifier: keras.Model
+    classifier: FineTuningClassifier  # its backbone and head: the fine-tuned model
     curve: list[dict]
     steps: int
     minutes: float
-    backbone: GPT1Backbone  # the fine-tuned Transformer inside ``classifier``
 
 
 def starting_model(checkpoint: Checkpoint, config: FinetuneConfig) -> keras.Model:
@@ -228,7 +180,7 @@ def finetune(
     bucket to a fixed length and runs the step under XLA; on the CPUs measured so far it is
     no faster (``benchmarks/finetune_step.py``), so the default pads per batch, eagerly.
     """
-    pad, extract = (int(i) for i in checkpoint.to_model_ids([special.pad, special.extract]))
+    pad, extract = pad_and_extract(checkpoint, special)
     keras.utils.set_random_seed(config.seed)
     classes = max(2, int(max(train.labels.max(), validation.labels.max())) + 1)
     language_model = starting_model(checkpoint, config)
@@ -251,7 +203,9 @@ def finetune(
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     classifier.compile(
-        optimizer=make_optimizer(classifier, config, total),
+        optimizer=make_optimizer(
+            classifier, warmup_linear(config.learning_rate, config.warmup_fraction, total), config
+        ),
         loss={
             "label": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             "lm": MaskedLMLoss(pad),
@@ -270,7 +224,7 @@ def finetune(
     curve = ValidationCurve(validation, pad, every)
     callbacks: list[keras.callbacks.Callback] = [curve]
     if config.max_steps is not None:
-        callbacks.append(StepLimit(config.max_steps))
+        callbacks.append(StopAfter(steps=config.max_steps))
     start = time.monotonic()
     classifier.fit(
         dataset.repeat(),
@@ -281,4 +235,4 @@ def finetune(
         shuffle=False,  # the dataset shuffles itself
     )
     minutes = (time.monotonic() - start) / 60.0
-    return FinetuneResult(classifier, curve.points, curve.step, minutes, language_model.backbone)
+    return FinetuneResult(classifier, curve.points, curve.step, minutes)

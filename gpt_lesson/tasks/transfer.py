@@ -32,9 +32,9 @@ from gpt_lesson.tasks.batches import Encoded, encode
 from gpt_lesson.tasks.fine_tuning import FinetuneConfig, evaluate, finetune
 from gpt_lesson.tasks.intervals import bootstrap_difference, welch_difference
 from gpt_lesson.tasks.play_tasks import CHOICES, TRANSFORMATION, Example, labelled_subset, read_task
-from gpt_lesson.tasks.transformations import SPECIAL, TASKS
+from gpt_lesson.tasks.transformations import TASKS, pad_and_extract
 from gpt_lesson.tasks.zero_shot import best_threshold, continuation_log_probabilities
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer
 
 SCORED_SPLITS = ("validation", "test")
 
@@ -57,7 +57,7 @@ class PlayTaskData:
 
     @property
     def pad(self) -> int:
-        return int(self.checkpoint.to_model_ids([SPECIAL.pad])[0])
+        return pad_and_extract(self.checkpoint)[0]
 
 
 def fit_texts(texts: list[list[int]], room: int) -> list[list[int]]:
@@ -74,7 +74,7 @@ def fit_texts(texts: list[list[int]], room: int) -> list[list[int]]:
 
 
 def prepare_play_task(
-    checkpoint: Checkpoint, tokenizer: GPT2Tokenizer, name: str, seed: int = 0
+    checkpoint: Checkpoint, tokenizer: BookGPT2Tokenizer, name: str, seed: int = 0
 ) -> PlayTaskData:
     """Read task ``name`` from the held-out text, tokenize it with GPT-2's ``tokenizer`` and
     transform it as the paper does for its type; extend the checkpoint to cover it."""
@@ -96,7 +96,7 @@ def prepare_play_task(
     extended, added = extend_checkpoint(
         checkpoint, sorted(every_id), seed=seed, tokenizer=tokenizer
     )
-    pad = int(extended.to_model_ids([SPECIAL.pad])[0])
+    pad, _ = pad_and_extract(extended)
     encoded = {
         split: encode(task, tokens[split], [e.label for e in rows], extended.to_model_ids, pad)
         for split, rows in examples.items()
@@ -123,7 +123,7 @@ class Encoder:
     """A tokenizer's ``encode``, remembering every text it has seen: the zero-shot scores
     of many snapshots of one model read the same texts again and again."""
 
-    def __init__(self, tokenizer: GPT2Tokenizer) -> None:
+    def __init__(self, tokenizer: BookGPT2Tokenizer) -> None:
         self.tokenizer, self.seen = tokenizer, {}
         self.pad_id = tokenizer.pad_id
 

@@ -15,15 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gpt_lesson.tokenizer.special_tokens import EXTRA_TOKENS, SPECIAL_TOKENS
 
+if TYPE_CHECKING:  # a checkpoint holds a model; the transformations are plain lists of ids
+    from gpt_lesson.gpt1.presets import Checkpoint
+
 
 @dataclass(frozen=True)
 class SpecialIds:
-    """The tokens the transformations add, as GPT-2 ids (extended by the delimiter)."""
+    """The tokens the transformations add, as a tokenizer numbers them: by default GPT-2's
+    ids, extended by the delimiter and the unknown token (``gpt_lesson.tokenizer.
+    special_tokens``, their one home); a converted GPT-1's tokenizer numbers its own."""
 
     start: int = SPECIAL_TOKENS["<|start|>"]
     delimiter: int = EXTRA_TOKENS["<|delimiter|>"]
@@ -38,6 +44,13 @@ class SpecialIds:
 
 
 SPECIAL = SpecialIds()
+
+
+def pad_and_extract(checkpoint: Checkpoint, special: SpecialIds = SPECIAL) -> tuple[int, int]:
+    """The pad and extract ids as ``checkpoint``'s model numbers them (a trimmed vocabulary
+    renumbers the tokenizer's ids): what batches pad with and where the head reads."""
+    pad, extract = (int(i) for i in checkpoint.to_model_ids([special.pad, special.extract]))
+    return pad, extract
 
 
 def classification_input(
@@ -87,6 +100,9 @@ def language_model_labels(sequence: np.ndarray, extract: int, pad: int) -> np.nd
 # --- Tasks: a transformation and how the head reads its sequences ----------------------
 
 
+COMBINES = ("one", "sum", "choose")  # how the head reads an example's sequences
+
+
 @dataclass(frozen=True)
 class Task:
     """One of the paper's task types: how an example's texts (token ids) become sequences,
@@ -101,8 +117,8 @@ class Task:
     combine: str
 
     def __post_init__(self) -> None:
-        if self.combine not in ("one", "sum", "choose"):
-            raise ValueError(f'combine must be "one", "sum" or "choose", got {self.combine!r}.')
+        if self.combine not in COMBINES:
+            raise ValueError(f"combine must be one of {COMBINES}, got {self.combine!r}.")
 
 
 TASKS = {

@@ -7,7 +7,7 @@
 from gpt_lesson._lazy import lazy_exports
 
 _PUBLIC = {
-    "GPT2Tokenizer": "gpt2",
+    "BookGPT2Tokenizer": "gpt2",
     "gpt2_tokenizer_from_files": "gpt2",
     "load_gpt2_tokenizer": "gpt2",
     "spellable": "gpt2",

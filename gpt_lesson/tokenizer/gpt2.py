@@ -14,7 +14,7 @@ it plugs into are in ``gpt_lesson._keras_hub``):
 
 The whole vocabulary is GPT-2's 50,257 tokens plus the seed's three extra ids:
 pad = 50257, start = 50258, end = 50259. A trimmed one (:func:`spellable`,
-:meth:`GPT2Tokenizer.trimmed`) keeps a corpus's tokens, the specials, the 256 bytes and the
+:meth:`BookGPT2Tokenizer.trimmed`) keeps a corpus's tokens, the specials, the 256 bytes and the
 tokens GPT-2 merges the kept ones from, so it still encodes every string, and exactly as
 GPT-2 does wherever GPT-2's tokens are all kept.
 """
@@ -175,16 +175,22 @@ class TextIds:
         return self.detokenize([int(i) for i in ids])
 
 
-@keras.saving.register_keras_serializable(package="gpt_lesson")
-class GPT2Tokenizer(TextIds, PieceSplittingTokenizer):
-    """GPT-2's byte-level BPE with the seed's pad, start and end tokens.
+# Registered under its first name, GPT2Tokenizer, which the presets saved before it was
+# renamed still name in their tokenizer.json.
+@keras.saving.register_keras_serializable(package="gpt_lesson", name="GPT2Tokenizer")
+class BookGPT2Tokenizer(TextIds, PieceSplittingTokenizer):
+    """GPT-2's byte-level BPE as this book uses it: GPT-2's pieces exactly, the book's pad,
+    start and end tokens, and vocabularies trimmed to a corpus. (KerasHub's own
+    ``keras_hub.tokenizers.GPT2Tokenizer`` approximates the pieces and has none of these.)
 
     ``encode``/``decode`` work on Python strings and lists; calling the layer on a string
     tensor (for example inside ``Dataset.map``) runs the graph path, which gives the
     same ids. Decoding a special id gives its name, e.g. ``"<|start|>"``. The vocabulary
     may be GPT-2's whole (:func:`load_gpt2_tokenizer`) or a trimmed one (:meth:`trimmed`);
     either way it holds the three special tokens, which KerasHub's preprocessors find as
-    ``pad_token_id``, ``start_token_id`` and ``end_token_id``.
+    ``pad_token_id``, ``start_token_id`` and ``end_token_id``. A trimmed one knows which
+    GPT-2 id each of its ids stands for (``kept``), and saves it in its config as
+    ``gpt2_ids`` (in a preset's ``tokenizer.json``).
     """
 
     split_into_pieces = staticmethod(split_into_pieces)
@@ -194,38 +200,54 @@ class GPT2Tokenizer(TextIds, PieceSplittingTokenizer):
         "end_token": "<|end|>",
     }
 
-    def trimmed(self, keep: Vocabulary) -> GPT2Tokenizer:
-        """A tokenizer whose id i is this one's ``keep.gpt2_ids[i]``.
+    def __init__(self, vocabulary=None, merges=None, gpt2_ids=None, **kwargs) -> None:
+        super().__init__(vocabulary=vocabulary, merges=merges, **kwargs)
+        # The GPT-2 ids a trimmed tokenizer kept; None: its ids are GPT-2's own.
+        self.kept = None if gpt2_ids is None else Vocabulary(tuple(gpt2_ids))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if self.kept is not None:
+            config["gpt2_ids"] = list(self.kept.gpt2_ids)
+        return config
+
+    def trimmed(self, keep: Vocabulary) -> BookGPT2Tokenizer:
+        """A tokenizer whose id i is this one's ``keep.gpt2_ids[i]``, and that says so
+        (its ``kept`` is ``keep``). This one must number GPT-2's ids itself (not be trimmed).
 
         Only merges whose result is kept survive. When ``keep`` is :func:`spellable`, every
         string still encodes (the 256 bytes are kept), and a string whose GPT-2 tokens are
         all kept gets exactly GPT-2's tokens: the merges GPT-2 applies to reach a kept token
         are all kept too, so no other merge can come first.
         """
+        if self.kept is not None:
+            raise ValueError(
+                "Trim GPT-2's whole tokenizer (load_gpt2_tokenizer()), not a trimmed one."
+            )
         names = {**{i: t for t, i in EXTRA_TOKENS.items()}}
         tokens = [names.get(i) or self.id_to_token(i) for i in keep.gpt2_ids]
-        kept = set(tokens)
-        merges = [merge for merge in self.merges if merge.replace(" ", "") in kept]
+        kept_tokens = set(tokens)
+        merges = [merge for merge in self.merges if merge.replace(" ", "") in kept_tokens]
         if not merges:  # KerasHub's merge table cannot be built from an empty list
             raise ValueError(
                 "The trimmed vocabulary holds no merged token, only bytes and specials: build "
                 "it from a text of more than single characters (spellable(tokenizer, ids))."
             )
-        return GPT2Tokenizer({token: i for i, token in enumerate(tokens)}, merges)
+        return type(self)({token: i for i, token in enumerate(tokens)}, merges, keep.gpt2_ids)
 
 
-def merge_parents(tokenizer: GPT2Tokenizer) -> dict[str, tuple[str, str]]:
+def merge_parents(tokenizer: BookGPT2Tokenizer) -> dict[str, tuple[str, str]]:
     """Each merged token and the two tokens its merge rule joins."""
     rules = (merge.split(" ") for merge in tokenizer.merges)
     return {left + right: (left, right) for left, right in rules}
 
 
-def spellable(tokenizer: GPT2Tokenizer, gpt2_ids) -> Vocabulary:
+def spellable(tokenizer: BookGPT2Tokenizer, gpt2_ids) -> Vocabulary:
     """``gpt2_ids``, the 256 byte tokens, the special tokens and every token a kept token is
     merged from.
 
     The bytes let any text be spelled; the ancestors let the trimmed tokenizer reach each
-    kept token by GPT-2's own merges (see :meth:`GPT2Tokenizer.trimmed`).
+    kept token by GPT-2's own merges (see :meth:`BookGPT2Tokenizer.trimmed`).
     """
     parents = merge_parents(tokenizer)
     gpt2_ids = [*gpt2_ids, *SPECIAL_TOKENS.values()]
@@ -241,16 +263,16 @@ def spellable(tokenizer: GPT2Tokenizer, gpt2_ids) -> Vocabulary:
     return Vocabulary(tuple(sorted({tokenizer.token_to_id(t) for t in tokens} | extra)))
 
 
-def gpt2_tokenizer_from_files(vocabulary: str | Path, merges: str | Path) -> GPT2Tokenizer:
+def gpt2_tokenizer_from_files(vocabulary: str | Path, merges: str | Path) -> BookGPT2Tokenizer:
     """GPT-2's tokenizer from its two files (``encoder.json`` or Hugging Face's
     ``vocab.json``; ``vocab.bpe`` or ``merges.txt``), the seed's pad, start and end appended
     after the vocabulary: ids 50,257 to 50,259 for GPT-2's own."""
     table = read_vocabulary(vocabulary)
     appended = {token: len(table) + i for i, token in enumerate(SPECIAL_TOKENS)}
-    return GPT2Tokenizer({**table, **appended}, read_merges(merges))
+    return BookGPT2Tokenizer({**table, **appended}, read_merges(merges))
 
 
-def load_gpt2_tokenizer() -> GPT2Tokenizer:
+def load_gpt2_tokenizer() -> BookGPT2Tokenizer:
     """GPT-2's tokenizer built from the two files ``fetch`` provides."""
     return gpt2_tokenizer_from_files(fetch("gpt2-encoder"), fetch("gpt2-merges"))
 

@@ -2,9 +2,12 @@
 
 Tiny Shakespeare uses 11,706 of GPT-2's 50,257 tokens. On a CPU the output layer (one
 logit per vocabulary entry, for every position) dominates the cost of a small model, so
-training on the used ids only is about four times cheaper. The tokenizer is unchanged:
-ids are mapped to compact ids after tokenizing and back before decoding. Like
-nanoGPT's character vocabulary, the set is taken from the whole corpus, so every
+training on the used ids only is about four times cheaper. A :class:`Vocabulary` is the
+mapping between the two numberings: GPT-2 ids to compact ids (``compact``) and back
+(``expand``). The model's own tokenizer is trimmed to the same ids
+(``BookGPT2Tokenizer.trimmed``), so it encodes text straight to compact ids, and it carries
+the mapping (``BookGPT2Tokenizer.kept``), which a preset saves in its ``tokenizer.json``.
+Like nanoGPT's character vocabulary, the set is taken from the whole corpus, so every
 validation token has an output unit; the model still learns nothing else from the
 validation text.
 """
@@ -16,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from gpt_lesson._files import write_json
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,7 @@ class Vocabulary:
         """Compact ids -> GPT-2 ids, for the tokenizer to decode."""
         return np.asarray(self.gpt2_ids)[np.asarray(compact_ids)]
 
-    def save(self, path: Path) -> None:
-        write_json(path, list(self.gpt2_ids))
-
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
+        """The ``gpt2_ids.json`` that presets saved before the tokenizer carried its ids."""
         return cls(tuple(json.loads(path.read_text(encoding="utf-8"))))

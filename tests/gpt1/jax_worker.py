@@ -45,7 +45,7 @@ def main(folder: Path) -> dict:
 
     config = model.backbone.gpt_config
     classifier = build_classifier(model, config, int(inputs["extract_id"]), num_classes=3)
-    head = classifier.get_layer("classification_head")
+    head = classifier.head.w_y  # W_y
     head.set_weights([inputs["head_kernel"], inputs["head_bias"]])
     class_logits = classifier(inputs["classifier_ids"], training=False)["label"]
     report["class_logits_difference"] = largest_difference(class_logits, inputs["class_logits"])

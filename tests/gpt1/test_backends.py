@@ -48,7 +48,7 @@ def jax_report(tmp_path_factory) -> dict:
     classifier_ids = token_ids.copy()
     classifier_ids[:, 9] = EXTRACT_ID  # the extract token, where the head reads
     classifier = build_classifier(model, CONFIG, EXTRACT_ID, num_classes=3)
-    head = classifier.get_layer("classification_head")
+    head = classifier.head.w_y  # W_y
     head_kernel, head_bias = head.get_weights()
     head.set_weights([head_kernel, head_bias + 0.5])  # a bias that must be carried over
     np.savez(

@@ -18,7 +18,7 @@ from gpt_lesson.gpt1.convert import convert_checkpoint
 from gpt_lesson.gpt1.presets import load_checkpoint
 from gpt_lesson.pretraining.generate import generate_texts
 from gpt_lesson.tokenizer.gpt1 import GPT1Tokenizer
-from gpt_lesson.tokenizer.gpt2 import GPT2Tokenizer
+from gpt_lesson.tokenizer.gpt2 import BookGPT2Tokenizer
 
 WIDTH, HEADS, LAYERS, CONTEXT = 8, 2, 2, 16
 EPSILON = 1e-3  # not the default, so that reading it from config.json is tested
@@ -153,9 +153,9 @@ def reference_logits(tensors: dict, model_type: str, ids: list[int]) -> np.ndarr
     [
         ("openai-gpt", "", False, GPT1Tokenizer),
         ("openai-gpt", "transformer.", False, GPT1Tokenizer),
-        ("gpt2", "", True, GPT2Tokenizer),
-        ("gpt2", "transformer.", True, GPT2Tokenizer),
-        ("gpt2", "", False, GPT2Tokenizer),
+        ("gpt2", "", True, BookGPT2Tokenizer),
+        ("gpt2", "transformer.", True, BookGPT2Tokenizer),
+        ("gpt2", "", False, BookGPT2Tokenizer),
     ],
 )
 def test_converted_logits_equal_the_numpy_reference(

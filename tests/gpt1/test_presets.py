@@ -2,6 +2,7 @@
 and a failed save leaves the folder as it was."""
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from gpt_lesson.gpt1.presets import CheckpointError, load_checkpoint, save_prese
 from gpt_lesson.pretraining.generate import generate, generate_texts
 from gpt_lesson.pretraining.train import with_preprocessor
 from gpt_lesson.tokenizer.gpt2 import spellable
-from gpt_lesson.tokenizer.vocabulary import Vocabulary
 
 PROMPTS = ["ROMEO:", "日本語のテキスト", "emoji 😀👍🏽", "Hello, computer", ""]
 
@@ -40,7 +40,6 @@ def preset(tmp_path_factory, trimmed):
     model = with_preprocessor(build_gpt(config), small)
     folder = tmp_path_factory.mktemp("preset")
     save_preset(model, folder)
-    vocabulary.save(folder / "gpt2_ids.json")
     return folder, model
 
 
@@ -53,6 +52,14 @@ def test_from_preset_round_trips_config_weights_and_tokenizer(preset, trimmed):
     text = "ROMEO: 日本 and emoji 😀"
     assert loaded.preprocessor.tokenizer.encode(text) == trimmed[0].encode(text)
     assert load_checkpoint(folder).vocabulary == trimmed[1]
+
+
+def test_the_trimmed_tokenizer_holds_the_gpt2_ids_so_the_preset_stores_them_once(preset, trimmed):
+    folder, _ = preset
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    assert tokenizer["config"]["gpt2_ids"] == list(trimmed[1].gpt2_ids)
+    assert not (folder / "gpt2_ids.json").exists()
+    assert GPT1CausalLM.from_preset(str(folder)).preprocessor.tokenizer.kept == trimmed[1]
 
 
 def test_a_batch_of_any_prompts_generates(preset):
@@ -117,9 +124,10 @@ def test_a_failed_save_leaves_the_preset_as_it_was(preset, tmp_path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no staging folder left
 
 
-def test_gpt2_ids_of_another_run_are_refused(preset, tmp_path):
+def test_gpt2_ids_of_another_run_are_refused(tmp_path):
+    """In a preset saved before the tokenizer held its ids (``gpt2_ids.json`` beside it)."""
     folder = tmp_path / "copy"
-    shutil.copytree(preset[0], folder)
-    Vocabulary((1, 2, 3)).save(folder / "gpt2_ids.json")
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "presets" / "causal_lm", folder)
+    (folder / "gpt2_ids.json").write_text("[1, 2, 3]")
     with pytest.raises(CheckpointError, match="from different runs"):
         load_checkpoint(folder)

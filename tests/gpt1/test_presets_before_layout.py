@@ -31,6 +31,13 @@ def test_the_causal_lm_loads_with_its_trimmed_tokenizer_and_computes_the_same_lo
     assert checkpoint.to_model_ids(ids).tolist() == expected["prompt_ids"]
 
 
+def test_the_causal_lm_s_vocabulary_is_read_from_its_gpt2_ids_json():
+    """Before the tokenizer held its GPT-2 ids, a preset kept them in ``gpt2_ids.json``."""
+    folder = PRESETS / "causal_lm"
+    saved = json.loads((folder / "gpt2_ids.json").read_text(encoding="utf-8"))
+    assert load_checkpoint(folder).vocabulary.gpt2_ids == tuple(saved)
+
+
 def test_the_causal_lm_loads_through_keras_hub_alone():
     model = GPT1CausalLM.from_preset(str(PRESETS / "causal_lm"))
     assert model.preprocessor is not None

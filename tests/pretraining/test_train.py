@@ -1,5 +1,5 @@
-"""Training: the schedule, decoupled weight decay on matrices only, and a run that learns,
-checkpoints and reloads."""
+"""Training: a run that learns, checkpoints, reloads and resumes (its optimizer and schedule
+are ``tests/test_optimization.py``'s)."""
 
 import dataclasses
 import json
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gpt_lesson.config import PRESETS, TrainConfig
-from gpt_lesson.gpt1.causal_lm import build_gpt
 from gpt_lesson.gpt1.presets import load_checkpoint
-from gpt_lesson.pretraining.train import LMData, make_optimizer, make_schedule, pretrain
+from gpt_lesson.pretraining.history import last_epoch_logs, read_log
+from gpt_lesson.pretraining.train import LMData, pretrain
 from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer, spellable
 
 TOKENIZER = load_gpt2_tokenizer()
@@ -20,37 +20,12 @@ TINY = dataclasses.replace(
 )
 
 
-def test_learning_rate_warms_up_linearly_then_decays_to_zero():
-    schedule = make_schedule(TrainConfig(learning_rate=1e-3, warmup_steps=10), total_steps=110)
-    rates = [float(schedule(step)) for step in (0, 5, 10, 60, 110)]
-    assert rates[0] == pytest.approx(0.0, abs=1e-12)
-    assert rates[1] == pytest.approx(5e-4)
-    assert rates[2] == pytest.approx(1e-3)
-    assert rates[3] == pytest.approx(5e-4, rel=1e-3)  # cosine: half way down
-    assert rates[4] == pytest.approx(0.0, abs=1e-9)
-
-
-def test_weight_decay_shrinks_matrices_but_not_vectors():
-    keras.utils.set_random_seed(0)
-    model = build_gpt(TINY)
-    optimizer = make_optimizer(model, TrainConfig(learning_rate=0.1, warmup_steps=0), 100)
-    before = [np.array(v) for v in model.trainable_variables]
-    zeros = [keras.ops.zeros_like(v) for v in model.trainable_variables]
-    optimizer.apply_gradients(zip(zeros, model.trainable_variables, strict=True))
-    for old, variable in zip(before, model.trainable_variables, strict=True):
-        new = np.array(variable)
-        if old.ndim >= 2:  # a zero gradient leaves only the decay: w -= lr * wd * w
-            np.testing.assert_allclose(new, old * (1 - 0.1 * 0.01), rtol=1e-5)
-        else:
-            np.testing.assert_array_equal(new, old)
-
-
 def test_a_short_run_learns_checkpoints_and_reloads(tmp_path):
     rng = np.random.default_rng(0)
     pattern = rng.integers(0, 300, 40)
     ids = np.tile(pattern, 30).astype(np.int32)  # a repeated pattern a model can learn
     data = LMData(train_ids=ids, validation_ids=ids[:200], validation_characters=600)
-    train = TrainConfig(
+    recipe = TrainConfig(
         batch_size=8,
         learning_rate=1e-2,
         warmup_steps=5,
@@ -58,13 +33,17 @@ def test_a_short_run_learns_checkpoints_and_reloads(tmp_path):
         jit_compile=False,
         trim_vocabulary=True,
     )
-    summary = pretrain(TINY, train, data, TOKENIZER, tmp_path, verbose=0)
+    summary = pretrain(TINY, recipe, data, TOKENIZER, tmp_path, verbose=0)
 
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert history[0].split(",")[0] == "epoch" and len(history) == 1 + 4
     assert summary["epochs_run"] == 4 and summary["val_loss"] < 2.0  # from ln |V|, about 7
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["train"]["epochs"] == 4
+    assert summary["val_loss"] == last_epoch_logs(tmp_path / "history.csv")["val_loss"]
+    steps = read_log(tmp_path / "steps.csv")
+    assert steps["step"].tolist() == list(range(1, len(steps["step"]) + 1))
+    assert not (tmp_path / "gpt2_ids.json").exists()  # the tokenizer holds the GPT-2 ids
 
     checkpoint = load_checkpoint(tmp_path)
     # The ids used, the 3 specials, the 256 bytes and the tokens they are merged from.
@@ -91,15 +70,15 @@ class Interrupt(keras.callbacks.Callback):
 def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path):
     ids = np.tile(np.arange(50, dtype=np.int32), 20)
     data = LMData(train_ids=ids, validation_ids=ids[:100], validation_characters=300)
-    train = TrainConfig(
+    recipe = TrainConfig(
         batch_size=8, learning_rate=1e-2, warmup_steps=2, epochs=3, jit_compile=False
     )
     with pytest.raises(RuntimeError, match="interrupted"):
-        pretrain(TINY, train, data, TOKENIZER, tmp_path, verbose=0, callbacks=[Interrupt(2)])
+        pretrain(TINY, recipe, data, TOKENIZER, tmp_path, verbose=0, callbacks=[Interrupt(2)])
     assert (tmp_path / "model.weights.h5").exists()  # the last good checkpoint was kept
     assert len((tmp_path / "history.csv").read_text().splitlines()) == 1 + 2
 
-    summary = pretrain(TINY, train, data, TOKENIZER, tmp_path, verbose=0)
+    summary = pretrain(TINY, recipe, data, TOKENIZER, tmp_path, verbose=0)
     assert summary["epochs_run"] == 1  # only the missing epoch was trained
     epochs = [line.split(",")[0] for line in (tmp_path / "history.csv").read_text().splitlines()]
     assert epochs[1:] == ["0", "1", "2"]

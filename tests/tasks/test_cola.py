@@ -8,7 +8,7 @@ import pytest
 from gpt_lesson.config import PRESETS, TRAINING, GPTConfig
 from gpt_lesson.data import read_cola
 from gpt_lesson.gpt1.causal_lm import build_gpt
-from gpt_lesson.gpt1.presets import Checkpoint
+from gpt_lesson.gpt1.presets import Checkpoint, load_checkpoint
 from gpt_lesson.tasks import cola
 from gpt_lesson.tasks.intervals import welch_difference
 from gpt_lesson.tasks.transformations import SPECIAL
@@ -110,11 +110,11 @@ def test_a_missing_checkpoint_is_pre_trained_first_with_the_profile_s_preset(
 ):
     monkeypatch.setenv("GPT_LESSON_PROFILE", "quick")
     folder = tmp_path / "pretrained"
-    checkpoint = cola.pretrained_checkpoint(folder, tokenizer)
+    cola.pretrain_if_missing(folder, tokenizer)
     assert "pre-training the 'quick' preset there first" in capsys.readouterr().out
-    assert checkpoint.config.hidden_dim == PRESETS["quick"].hidden_dim
+    assert load_checkpoint(folder).config.hidden_dim == PRESETS["quick"].hidden_dim
     assert (folder / "history.csv").read_text().count("\n") == 1 + TRAINING["quick"].epochs
-    cola.pretrained_checkpoint(folder, tokenizer)  # now there is one: loaded, not trained
+    cola.pretrain_if_missing(folder, tokenizer)  # now there is one: not trained again
     assert "pre-training" not in capsys.readouterr().out
 
 

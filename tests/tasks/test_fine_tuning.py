@@ -10,7 +10,12 @@ import pytest
 
 from gpt_lesson.config import GPTConfig
 from gpt_lesson.gpt1.causal_lm import build_gpt
-from gpt_lesson.gpt1.classifier import build_classifier, extend_checkpoint
+from gpt_lesson.gpt1.classifier import (
+    GPT1Classifier,
+    as_text_classifier,
+    build_classifier,
+    extend_checkpoint,
+)
 from gpt_lesson.gpt1.presets import Checkpoint
 from gpt_lesson.pretraining.objectives import (
     MaskedLMLoss,
@@ -21,7 +26,6 @@ from gpt_lesson.pretraining.objectives import (
 from gpt_lesson.tasks.batches import Encoded, classification_dataset
 from gpt_lesson.tasks.fine_tuning import (
     FinetuneConfig,
-    WarmupLinearDecay,
     evaluate,
     finetune,
     starting_model,
@@ -32,6 +36,7 @@ from gpt_lesson.tasks.transformations import (
     entailment_input,
     language_model_labels,
     multiple_choice_inputs,
+    pad_and_extract,
     similarity_inputs,
 )
 from gpt_lesson.tasks.zero_shot import best_threshold
@@ -98,14 +103,6 @@ def test_best_threshold_separates_and_agrees_with_mcc():
     assert matthews_correlation(labels, (scores > cut).astype(int)) == pytest.approx(1.0)
 
 
-def test_schedule_warms_up_then_decays_linearly_to_zero():
-    schedule = WarmupLinearDecay(1e-3, warmup_steps=2, total_steps=10)
-    rates = [float(schedule(step)) for step in range(12)]
-    assert rates[:3] == pytest.approx([0.0, 5e-4, 1e-3])
-    assert rates[6] == pytest.approx(1e-3 * 4 / 8)
-    assert rates[10:] == [0.0, 0.0]
-
-
 @pytest.fixture
 def small_checkpoint():
     keras.utils.set_random_seed(0)
@@ -165,13 +162,31 @@ def test_head_reads_the_hidden_state_at_the_extract_token(small_checkpoint):
     classifier = build_classifier(extended.model, extended.config, extract, dropout=0.0)
     ids = np.array([extended.to_model_ids([S, 3, 7, E, SPECIAL.pad, SPECIAL.pad])])
     hidden = np.asarray(extended.model.backbone(ids))[0, 3]  # position of the extract token
-    kernel, bias = classifier.get_layer("classification_head").get_weights()
+    kernel, bias = classifier.head.w_y.get_weights()
     outputs = classifier(ids)
     np.testing.assert_allclose(outputs["label"][0], hidden @ kernel + bias, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(outputs["lm"], extended.model(ids), rtol=1e-5, atol=1e-6)
     # Padding after the extract token does not change the answer (causal attention).
     shorter = classifier(ids[:, :4])["label"]
     np.testing.assert_allclose(shorter, outputs["label"], rtol=1e-5, atol=1e-6)
+
+
+def test_the_text_classifier_is_the_fine_tuned_backbone_and_head_not_a_copy(
+    small_checkpoint, tokenizer
+):
+    extended, _ = extend_checkpoint(small_checkpoint, [], seed=0)
+    _, extract = pad_and_extract(extended)
+    trained = build_classifier(extended.model, extended.config, extract)
+    classifier = as_text_classifier(trained, tokenizer, ("no", "yes"))
+    assert classifier.head is trained.head and classifier.backbone is trained.backbone
+    ids = np.array([extended.to_model_ids([S, 3, 7, E])])
+    np.testing.assert_array_equal(classifier(ids), trained(ids)["label"])
+    assert classifier.get_config()["num_classes"] == 2 and classifier.labels == ("no", "yes")
+    several = build_classifier(extended.model, extended.config, extract, combine="sum")
+    with pytest.raises(ValueError, match="reads one text"):
+        as_text_classifier(several, tokenizer, ("no", "yes"))
+    with pytest.raises(ValueError, match="not 3"):
+        GPT1Classifier(trained.backbone, 3, extract, head=trained.head)
 
 
 def test_training_loss_is_l2_plus_lambda_l1(small_checkpoint):
@@ -255,7 +270,7 @@ def test_finetune_takes_any_number_of_classes(small_checkpoint):
     data = Encoded(sequences, labels)
     config = FinetuneConfig(learning_rate=1e-2, batch_size=16, epochs=10, lm_weight=0.0)
     result = finetune(extended, data, data, config)
-    assert result.classifier.output["label"].shape[-1] == 3
+    assert result.classifier(np.array([sequences[0]]))["label"].shape == (1, 3)
     scores = evaluate(result.classifier, data, int(extended.to_model_ids([SPECIAL.pad])[0]))
     assert np.asarray(scores["confusion"]).shape == (3, 3)
     assert scores["mcc"] > 0.3
