@@ -4,6 +4,9 @@ code shown from source (``listing``)."""
 
 from gpt_lesson._lazy import lazy_exports
 
-_PUBLIC = {"Table": "tables", "source": "listing"}
+_PUBLIC = {
+    "Table": "tables",
+    "source": "listing",
+}
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

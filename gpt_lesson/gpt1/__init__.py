@@ -25,6 +25,7 @@ _PUBLIC = {
     "save_preset": "presets",
     "attention_weights": "attention",
     "convert_checkpoint": "convert",
+    "FineTuningClassifier": "classifier",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

@@ -16,6 +16,14 @@ _PUBLIC = {
     "pretrain": "train",
     "generate_texts": "generate",
     "make_strategy": "distribute",
+    "cached_next": "generate",
+    "read_log": "history",
+    "bits_per_character": "objectives",
+    "perplexity": "objectives",
+    "token_nll": "objectives",
+    "steps_per_epoch": "train",
+    "matthews_correlation": "objectives",
+    "text_nats_and_bits": "train",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

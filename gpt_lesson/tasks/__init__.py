@@ -17,6 +17,14 @@ _PUBLIC = {
     "prepare_cola": "cola",
     "run_once": "cola",
     "welch_difference": "intervals",
+    "classification_dataset": "batches",
+    "encode": "batches",
+    "bootstrap_difference": "intervals",
+    "detectable_difference": "intervals",
+    "classification_input": "transformations",
+    "entailment_input": "transformations",
+    "multiple_choice_inputs": "transformations",
+    "similarity_inputs": "transformations",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

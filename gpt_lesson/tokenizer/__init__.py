@@ -16,6 +16,11 @@ _PUBLIC = {
     "Vocabulary": "vocabulary",
     "SPECIAL_TOKENS": "special_tokens",
     "EXTRA_TOKENS": "special_tokens",
+    "GPT2_PATTERN": "gpt2",
+    "read_merges": "gpt2",
+    "read_vocabulary": "gpt2",
+    "split_into_pieces": "gpt2",
+    "tiktoken_reference": "gpt2",
 }
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
