@@ -101,6 +101,12 @@ def test_memory_onednn_and_the_kernel_fail_where_the_tests_would():
     off = doctor.check_onednn(enabled=lambda: False, variable="0")
     assert not off.ok and "Unset TF_ENABLE_ONEDNN_OPTS" in off.fix
     assert doctor.check_onednn(enabled=lambda: False, variable="").ok  # a build without it
+
+    def other_versions() -> bool:
+        raise ImportError("install keras-hub 0.32 (requirements.txt)")
+
+    unknown = doctor.check_onednn(enabled=other_versions, variable="")
+    assert not unknown.ok and "keras-hub 0.32" in unknown.line()
     assert not doctor.check_kernel(lambda: None).ok
     assert not doctor.check_kernel(lambda: ["/usr/bin/python2", "-m", "ipykernel"]).ok
     assert doctor.check_kernel(lambda: [sys.executable, "-m", "ipykernel_launcher"]).ok

@@ -96,3 +96,26 @@ def test_every_dotted_name_in_the_prose_and_code_exists():
         if not resolves(name.rstrip("."))
     )
     assert dangling == []
+
+
+PRIVATE_NAMES = re.compile(
+    r"\._(self_attention|cross_attention|feedforward)\w*|\._(query|key|value|output)_dense"
+    r"|\._(tokenize_tf|set_vocabulary_and_merges\w*|add_special_token|bpe_merge\w*)"
+    r"|\._(maybe_initialized_tf|tokenizer\b|build_cache)|\.token_to_id_map|self\.cache\."
+    # Keras' and TensorFlow's: private modules, a Mean metric's sums, per-process names
+    r"|_pywrap|tensorflow\.python|keras\.src|\.(total|count)\.(numpy|value|assign)"
+    r"|seed_generator_|\._(momentums|velocities|get_variable_index)\b"
+)
+
+
+def test_only_the_adapter_reads_private_keras_keras_hub_or_tensorflow_names():
+    repository = REPO
+    readers = [
+        path.relative_to(repository).as_posix()
+        for folder in ("gpt_lesson", "tests", "notebooks", "benchmarks", "experiments", "book")
+        for path in sorted((repository / folder).rglob("*"))
+        if path.suffix in (".py", ".ipynb")
+        and path.name != Path(__file__).name
+        and PRIVATE_NAMES.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == ["gpt_lesson/_keras_hub.py"]

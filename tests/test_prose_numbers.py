@@ -40,7 +40,7 @@ NUMBER = re.compile(
 # number; any other source names a publication or a definition.
 QUOTED: dict[str, dict[str, str]] = {
     "01_tokenization": {
-        "16": "benchmarks/results/chapters-default.json: this chapter's time",
+        "27": "benchmarks/results/chapters-default.json: this chapter's time",
         "22": "benchmarks/results/chapters-quick.json: this chapter's time",
         "256": "a definition: the values one byte can take",
         "50256": "GPT-2's encoder.json: the id of <|endoftext|>",
@@ -48,12 +48,12 @@ QUOTED: dict[str, dict[str, str]] = {
         "3.14159": "tests/tokenizer/test_gpt2_tokenizer.py: a hard case the tokenizer is tested on",
     },
     "02_model": {
-        "11": "benchmarks/results/chapters-default.json: this chapter's time",
+        "22": "benchmarks/results/chapters-default.json: this chapter's time",
         "14": "benchmarks/results/chapters-quick.json: this chapter's time",
     },
     "03_pretraining": {
         "27": "benchmarks/results/chapters-quick.json: this chapter's time",
-        "11.5": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "12.4": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "2.20": "issue 17: the goal, at most 2.20 bits/char within 15 minutes on 2 cores",
         "2.1905": "benchmarks/results/20261202T025626Z-quality.json: this recipe",
         "2.2592": "benchmarks/results/20261202T025626Z-quality.json: the recipe before",
@@ -73,7 +73,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "12.5": "benchmarks/results/lesson-run-corpus-ids/summary.json: that run's minutes",
     },
     "04_stuck_accuracy": {
-        "5.3": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "10.7": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "2.5": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "8": "gpt_lesson/config.py: the blog preset's 8 heads; 512 / 64 = 8 times narrower",
         "262": "GPT-2's encoder.json: the id of ' the'",
@@ -81,7 +81,8 @@ QUOTED: dict[str, dict[str, str]] = {
         "70": "gpt_lesson/seed/study.py: probe_steps, where the layer probe measures",
     },
     "05_finetuning_cola": {
-        "1.9": "benchmarks/results/chapters-default.json: this chapter's minutes (and quick's)",
+        "2.7": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "1.9": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "1.1": "CoLA's version (nyu-mll.github.io/CoLA)",
         "23": "CoLA's README: sentences from 23 linguistics publications",
         "45.4": "the paper's Table 5: CoLA MCC of the full method",

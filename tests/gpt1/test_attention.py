@@ -1,8 +1,6 @@
 """Attention weights read from the model: causal, normalised, and the weights the block uses."""
 
 import dataclasses
-import re
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -53,26 +51,3 @@ def test_block_parts_rebuild_the_block():
     a = parts.attention_norm(x + attended)
     by_hand = parts.feedforward_norm(a + parts.feedforward_out(parts.feedforward_in(a)))
     np.testing.assert_allclose(by_hand, block(x, training=False), atol=1e-5)
-
-
-PRIVATE_KERAS_HUB = re.compile(
-    r"\._(self_attention|cross_attention|feedforward)\w*|\._(query|key|value|output)_dense"
-    r"|\._(tokenize_tf|set_vocabulary_and_merges\w*|add_special_token|bpe_merge\w*)"
-    r"|\._(maybe_initialized_tf|tokenizer\b|build_cache)|\.token_to_id_map|self\.cache\."
-    # Keras' and TensorFlow's: private modules, a Mean metric's sums, per-process names
-    r"|_pywrap|tensorflow\.python|keras\.src|\.(total|count)\.(numpy|value|assign)"
-    r"|seed_generator_"
-)
-
-
-def test_only_the_adapter_reads_private_keras_hub_attributes():
-    repository = Path(__file__).resolve().parents[2]
-    readers = [
-        path.relative_to(repository).as_posix()
-        for folder in ("gpt_lesson", "tests", "notebooks", "benchmarks", "experiments", "book")
-        for path in sorted((repository / folder).rglob("*"))
-        if path.suffix in (".py", ".ipynb")
-        and path.name != Path(__file__).name
-        and PRIVATE_KERAS_HUB.search(path.read_text(encoding="utf-8"))
-    ]
-    assert readers == ["gpt_lesson/_keras_hub.py"]
