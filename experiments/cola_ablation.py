@@ -4,12 +4,12 @@ python -m experiments.cola_ablation --seeds 0 1 2 3 4 5 6 7 8 9 \
     --learning-rates 6.25e-5 2.5e-4 1e-3                 # the book's run
 python -m experiments.cola_ablation --quick --seeds 0   # a few steps, to cola_ablation-quick.json
 python -m experiments.cola_ablation --learning-rate 2.5e-4 --rows c --unseen unknown \
-    --out benchmarks/results/cola_unknown.json           # chapter 5, exercise 4
+    --out experiments/results/cola/cola_unknown.json           # chapter 5, exercise 4
 
 With ``--learning-rates``, each row first fine-tunes with seed 0 at every rate, and the
 rate with the best MCC on the validation split (carved from CoLA's training set, never
 dev) becomes that row's rate; the check's run at that rate is the row's seed-0 run.
-Writes one JSON file (default ``benchmarks/results/cola_ablation.json``) with the
+Writes one JSON file (default ``experiments/results/cola/cola_ablation.json``) with the
 machine, every run (scores, predictions, validation curve) and the summary table that
 chapter 5 shows. Every finished run is saved at once to ``<out>.partial.json``; started
 again with the same arguments, the script reuses those runs, and it removes the partial
@@ -52,8 +52,8 @@ from gpt_lesson.tasks.cola import (
 from gpt_lesson.tasks.fine_tuning import FinetuneConfig
 from gpt_lesson.tokenizer.gpt2 import load_gpt2_tokenizer
 
-# Chapter 5 reads its results where they were first made, beside the timing benchmarks.
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+# Chapter 5 reads its results here (one file per command, as the module docstring says).
+RESULTS = Path(__file__).resolve().parent / "results" / "cola"
 
 
 class SavedRuns:

@@ -81,7 +81,7 @@ QUOTED: dict[str, dict[str, str]] = {
         "70": "gpt_lesson/seed/study.py: probe_steps, where the layer probe measures",
     },
     "05_finetuning_cola": {
-        "2.7": "benchmarks/results/chapters-default.json: this chapter's minutes",
+        "2.1": "benchmarks/results/chapters-default.json: this chapter's minutes",
         "1.9": "benchmarks/results/chapters-quick.json: this chapter's minutes",
         "1.1": "CoLA's version (nyu-mll.github.io/CoLA)",
         "23": "CoLA's README: sentences from 23 linguistics publications",
@@ -95,8 +95,8 @@ QUOTED: dict[str, dict[str, str]] = {
         "300,000": "notebooks/01_tokenization.ipynb: the training split's tokens",
         "2.259": "benchmarks/results/20261202T025626Z-quality.json: the ablation's recipe",
         "16": "a definition: 1e-3 / 6.25e-5, the check's highest rate over the paper's",
-        "0.062": "benchmarks/README.md: row (a)'s check at 1e-3 re-run on a third host",
-        "0.030": "benchmarks/README.md: row (a)'s check at 1e-3 as first run",
+        "0.062": "experiments/README.md: row (a)'s check at 1e-3 re-run on a third host",
+        "0.030": "experiments/README.md: row (a)'s check at 1e-3 as first run",
     },
     "06_what_pretraining_buys": {
         "4.2": "benchmarks/results/chapters-quick.json: this chapter's minutes",
